@@ -1,0 +1,259 @@
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+
+G_DEFINE_QUARK(client-proxy-config-error-quark, config_error)
+
+/* The keys each of our groups accepts: a misspelt key is an error rather than
+ * a setting silently ignored. */
+static const char *const component_keys[] = {"domain", "secret", "server", "port", NULL};
+static const char *const proxy_keys[] = {"target", "dispatch", "encoding", "request_timeout", NULL};
+static const char *const plugins_keys[] = {"path", NULL};
+
+char *config_describe_error(const char *path, const char *group, const char *key,
+                            const char *message)
+{
+    if (key)
+        return g_strdup_printf("%s: [%s] %s: %s", path, group, key, message);
+    return g_strdup_printf("%s: [%s]: %s", path, group, message);
+}
+
+static void set_error(GError **error, const config_t *config, config_error_t code,
+                      const char *group, const char *key, const char *fmt, ...) G_GNUC_PRINTF(6, 7);
+
+static void set_error(GError **error, const config_t *config, config_error_t code,
+                      const char *group, const char *key, const char *fmt, ...)
+{
+    va_list args;
+    va_start(args, fmt);
+    g_autofree char *message = g_strdup_vprintf(fmt, args);
+    va_end(args);
+    g_autofree char *line = config_describe_error(config->path, group, key, message);
+    g_set_error_literal(error, CONFIG_ERROR, code, line);
+}
+
+/* Returns a new string, DEFAULT_VALUE when the key is absent and a default
+ * exists, or NULL with ERROR set. */
+static char *read_string(const config_t *config, const char *group, const char *key,
+                         const char *default_value, GError **error)
+{
+    if (!g_key_file_has_key(config->keyfile, group, key, NULL)) {
+        if (default_value)
+            return g_strdup(default_value);
+        set_error(error, config, CONFIG_ERROR_MISSING, group, key, "required key is missing");
+        return NULL;
+    }
+    char *value = g_key_file_get_string(config->keyfile, group, key, NULL);
+    if (!value) {
+        set_error(error, config, CONFIG_ERROR_INVALID, group, key, "not a valid string");
+        return NULL;
+    }
+    g_strstrip(value);
+    if (*value == '\0') {
+        g_free(value);
+        set_error(error, config, CONFIG_ERROR_INVALID, group, key, "must not be empty");
+        return NULL;
+    }
+    return value;
+}
+
+static bool read_int(const config_t *config, const char *group, const char *key,
+                     int default_value, int min, int max, int *out, GError **error)
+{
+    if (!g_key_file_has_key(config->keyfile, group, key, NULL)) {
+        *out = default_value;
+        return true;
+    }
+    g_autofree char *text = g_key_file_get_string(config->keyfile, group, key, NULL);
+    gint64 value;
+    if (!text || !g_ascii_string_to_signed(g_strstrip(text), 10, min, max, &value, NULL)) {
+        set_error(error, config, CONFIG_ERROR_INVALID, group, key,
+                  "expected a whole number from %d to %d, got \"%s\"", min, max,
+                  text ? text : "");
+        return false;
+    }
+    *out = (int)value;
+    return true;
+}
+
+static bool has_bad_jid_char(const char *s)
+{
+    for (; *s; s++) {
+        if ((unsigned char)*s <= ' ' || *s == '/' || *s == '@' || *s == '"' || *s == '&' ||
+            *s == '\'' || *s == '<' || *s == '>' || *s == ':')
+            return true;
+    }
+    return false;
+}
+
+static bool is_domain(const char *s)
+{
+    return *s && strlen(s) <= 1023 && !has_bad_jid_char(s);
+}
+
+static bool is_bare_jid(const char *s)
+{
+    const char *at = strchr(s, '@');
+    if (!at || at == s || strlen(at) > 1024 || (size_t)(at - s) > 1023)
+        return false;
+    g_autofree char *local = g_strndup(s, (size_t)(at - s));
+    return !has_bad_jid_char(local) && is_domain(at + 1);
+}
+
+/* Plugin names become file names, so they must not reach outside the plugin
+ * directories. */
+static bool is_plugin_name(const char *s)
+{
+    if (!g_ascii_isalnum(*s))
+        return false;
+    for (; *s; s++)
+        if (!g_ascii_isalnum(*s) && *s != '-' && *s != '_')
+            return false;
+    return true;
+}
+
+static bool check_keys(const config_t *config, const char *group, const char *const *allowed,
+                       GError **error)
+{
+    g_auto(GStrv) keys = g_key_file_get_keys(config->keyfile, group, NULL, NULL);
+    for (char **key = keys; key && *key; key++) {
+        if (!g_strv_contains(allowed, *key)) {
+            set_error(error, config, CONFIG_ERROR_INVALID, group, *key, "unknown key");
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool read_component(config_t *config, GError **error)
+{
+    const char *g = CONFIG_GROUP_COMPONENT;
+    if (!check_keys(config, g, component_keys, error))
+        return false;
+    if (!(config->domain = read_string(config, g, "domain", NULL, error)))
+        return false;
+    if (!is_domain(config->domain)) {
+        set_error(error, config, CONFIG_ERROR_INVALID, g, "domain",
+                  "\"%s\" is not a domain name", config->domain);
+        return false;
+    }
+    if (!(config->secret = read_string(config, g, "secret", NULL, error)))
+        return false;
+    if (!(config->server = read_string(config, g, "server", "127.0.0.1", error)))
+        return false;
+    return read_int(config, g, "port", CONFIG_DEFAULT_PORT, 1, 65535, &config->port, error);
+}
+
+static bool read_plugin_name(config_t *config, const char *key, const char *default_value,
+                             char **out, GError **error)
+{
+    if (!(*out = read_string(config, CONFIG_GROUP_PROXY, key, default_value, error)))
+        return false;
+    if (!is_plugin_name(*out)) {
+        set_error(error, config, CONFIG_ERROR_INVALID, CONFIG_GROUP_PROXY, key,
+                  "\"%s\" is not a plugin name (letters, digits, '-' and '_')", *out);
+        return false;
+    }
+    return true;
+}
+
+static bool read_proxy(config_t *config, GError **error)
+{
+    const char *g = CONFIG_GROUP_PROXY;
+    if (!check_keys(config, g, proxy_keys, error))
+        return false;
+    if (!(config->target = read_string(config, g, "target", NULL, error)))
+        return false;
+    if (!is_bare_jid(config->target)) {
+        set_error(error, config, CONFIG_ERROR_INVALID, g, "target",
+                  "\"%s\" is not a bare JID (user@domain)", config->target);
+        return false;
+    }
+    return read_plugin_name(config, "dispatch", CONFIG_DEFAULT_DISPATCH, &config->dispatch, error) &&
+           read_plugin_name(config, "encoding", CONFIG_DEFAULT_ENCODING, &config->encoding, error) &&
+           read_int(config, g, "request_timeout", CONFIG_DEFAULT_REQUEST_TIMEOUT, 1,
+                    CONFIG_MAX_REQUEST_TIMEOUT, &config->request_timeout, error);
+}
+
+static bool read_plugins(config_t *config, GError **error)
+{
+    const char *g = CONFIG_GROUP_PLUGINS;
+    if (!check_keys(config, g, plugins_keys, error))
+        return false;
+    g_autofree char *path = g_key_file_get_string(config->keyfile, g, "path", NULL);
+    g_auto(GStrv) dirs = g_strsplit(path ? path : "", ":", -1);
+    GPtrArray *kept = g_ptr_array_new();
+    for (char **dir = dirs; *dir; dir++) {
+        g_strstrip(*dir);
+        if (**dir)
+            g_ptr_array_add(kept, g_strdup(*dir));
+    }
+    g_ptr_array_add(kept, NULL);
+    config->plugin_path = (char **)g_ptr_array_free(kept, FALSE);
+    return true;
+}
+
+static bool check_groups(config_t *config, GError **error)
+{
+    static const char *const required[] = {CONFIG_GROUP_COMPONENT, CONFIG_GROUP_PROXY, NULL};
+    for (const char *const *group = required; *group; group++) {
+        if (!g_key_file_has_group(config->keyfile, *group)) {
+            set_error(error, config, CONFIG_ERROR_MISSING, *group, NULL, "required group is missing");
+            return false;
+        }
+    }
+    g_auto(GStrv) groups = g_key_file_get_groups(config->keyfile, NULL);
+    for (char **group = groups; *group; group++) {
+        if (strcmp(*group, CONFIG_GROUP_COMPONENT) && strcmp(*group, CONFIG_GROUP_PROXY) &&
+            strcmp(*group, CONFIG_GROUP_PLUGINS) &&
+            !g_str_has_prefix(*group, CONFIG_GROUP_DISPATCH_PREFIX) &&
+            !g_str_has_prefix(*group, CONFIG_GROUP_ENCODING_PREFIX)) {
+            set_error(error, config, CONFIG_ERROR_INVALID, *group, NULL, "unknown group");
+            return false;
+        }
+    }
+    return true;
+}
+
+config_t *config_load(const char *path, GError **error)
+{
+    g_autoptr(config_t) config = g_new0(config_t, 1);
+    config->path = g_strdup(path);
+    config->keyfile = g_key_file_new();
+
+    g_autoptr(GError) load_error = NULL;
+    if (!g_key_file_load_from_file(config->keyfile, path, G_KEY_FILE_NONE, &load_error)) {
+        /* GLib's messages already name the problem; keep the file name first. */
+        g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_FILE, "%s: %s", path,
+                    g_error_matches(load_error, G_FILE_ERROR, G_FILE_ERROR_NOENT)
+                        ? "no such file"
+                        : load_error->message);
+        return NULL;
+    }
+
+    if (!check_groups(config, error) || !read_component(config, error) ||
+        !read_proxy(config, error) || !read_plugins(config, error))
+        return NULL;
+    return g_steal_pointer(&config);
+}
+
+void config_free(config_t *config)
+{
+    if (!config)
+        return;
+    g_free(config->path);
+    if (config->keyfile)
+        g_key_file_free(config->keyfile);
+    g_free(config->domain);
+    if (config->secret) {
+        explicit_bzero(config->secret, strlen(config->secret));
+        g_free(config->secret);
+    }
+    g_free(config->server);
+    g_free(config->target);
+    g_free(config->dispatch);
+    g_free(config->encoding);
+    g_strfreev(config->plugin_path);
+    g_free(config);
+}

@@ -1,0 +1,64 @@
+/* The operator's configuration: a GLib keyfile, validated as a whole. */
+#ifndef CP_CORE_CONFIG_H
+#define CP_CORE_CONFIG_H
+
+#include <stdbool.h>
+
+#include <glib.h>
+
+#define CONFIG_GROUP_COMPONENT "component"
+#define CONFIG_GROUP_PROXY "proxy"
+#define CONFIG_GROUP_PLUGINS "plugins"
+/* Plugins read only their own group: "dispatch:NAME" or "encoding:NAME". */
+#define CONFIG_GROUP_DISPATCH_PREFIX "dispatch:"
+#define CONFIG_GROUP_ENCODING_PREFIX "encoding:"
+
+#define CONFIG_DEFAULT_PORT 5347
+#define CONFIG_DEFAULT_DISPATCH "random"
+#define CONFIG_DEFAULT_ENCODING "hmac"
+#define CONFIG_DEFAULT_REQUEST_TIMEOUT 30
+#define CONFIG_MAX_REQUEST_TIMEOUT 3600
+
+#define CONFIG_ERROR (config_error_quark())
+GQuark config_error_quark(void);
+
+typedef enum {
+    CONFIG_ERROR_FILE,    /* missing or unreadable file, or not a keyfile */
+    CONFIG_ERROR_MISSING, /* a required key is absent */
+    CONFIG_ERROR_INVALID, /* a value is malformed or out of range */
+} config_error_t;
+
+typedef struct config {
+    char *path;         /* the file it was read from */
+    GKeyFile *keyfile;  /* owned; plugins read their own groups from it */
+
+    /* [component] */
+    char *domain;       /* the component's JID, e.g. proxy.example.org */
+    char *secret;       /* never log it */
+    char *server;       /* host name or address of the XMPP server */
+    int port;
+
+    /* [proxy] */
+    char *target;       /* bare JID of the implementing client */
+    char *dispatch;     /* plugin name: dispatch-<name>.so */
+    char *encoding;     /* plugin name: jat-<name>.so */
+    int request_timeout; /* seconds */
+
+    /* [plugins] */
+    char **plugin_path; /* NULL-terminated; directories searched first */
+} config_t;
+
+/* Reads and validates PATH.  Returns a new config_t to be freed with
+ * config_free(), or NULL with ERROR set to one line naming the file, the
+ * group and the key: "FILE: [group] key: what is wrong". */
+config_t *config_load(const char *path, GError **error);
+
+void config_free(config_t *config);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(config_t, config_free)
+
+/* Prefixes one line of PATH/GROUP/KEY context to MESSAGE, for errors found
+ * after loading (by plugins).  KEY may be NULL.  Returns a new string. */
+char *config_describe_error(const char *path, const char *group, const char *key,
+                            const char *message);
+
+#endif

@@ -1,0 +1,44 @@
+/* Requests forwarded to a resource and not yet answered. */
+#ifndef CP_CORE_PENDING_H
+#define CP_CORE_PENDING_H
+
+#include <stdint.h>
+
+#include <glib.h>
+
+#include "resources.h"
+
+typedef struct pending {
+    char *token;          /* the resourcepart it was sent from; with id, the key */
+    char *id;             /* the sender's id, kept unchanged */
+    char *sender;         /* full JID that asked */
+    resource_t *resource; /* where it went; owned by the resource set */
+    int64_t sent_at;      /* monotonic µs */
+    int64_t deadline;     /* monotonic µs */
+    GList resource_link;  /* in resource->pending */
+    GList deadline_link;  /* in the table's deadline order */
+} pending_t;
+
+typedef struct pending_table pending_table_t;
+
+pending_table_t *pending_new(void);
+/* The table must be empty: every request is answered before it goes. */
+void pending_free(pending_table_t *table);
+
+/* Records a request.  Strings are copied.  Returns the entry (owned by
+ * TABLE), or NULL when one with the same TOKEN and ID is in flight. */
+pending_t *pending_add(pending_table_t *table, const char *token, const char *id,
+                       const char *sender, resource_t *resource, int64_t now, int64_t deadline);
+
+/* Returns the entry for TOKEN and ID, or NULL. */
+pending_t *pending_lookup(pending_table_t *table, const char *token, const char *id);
+
+/* Unlinks ENTRY from the table and its resource, and frees it. */
+void pending_remove(pending_table_t *table, pending_t *entry);
+
+/* The entry with the earliest deadline, or NULL when empty. */
+pending_t *pending_earliest(pending_table_t *table);
+
+size_t pending_count(const pending_table_t *table);
+
+#endif

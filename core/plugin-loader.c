@@ -1,0 +1,304 @@
+#include "plugin-loader.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <ltdl.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "log.h"
+
+#ifndef PLUGINDIR
+#error "PLUGINDIR must be defined by the build"
+#endif
+
+G_DEFINE_QUARK(client-proxy-plugin-error-quark, plugin_error)
+
+/* What a plugin's host API calls receive: everything the host knows about
+ * one instance. */
+struct cp_host {
+    char *origin;          /* "jat-hmac": prefixes its log lines */
+    char *group;           /* "encoding:hmac" */
+    GHashTable *settings;  /* key -> value: a copy of its config group */
+    char *error_key;       /* from config_error(), until init() returns */
+    char *error_message;
+};
+
+struct plugin {
+    char *file;
+    lt_dlhandle module;
+    const cp_plugin_descriptor_t *descriptor;
+    void *state;
+    bool initialised;
+    struct cp_host host;
+};
+
+const char *plugin_kind_prefix(cp_plugin_kind_t kind)
+{
+    return kind == CP_PLUGIN_DISPATCH ? "dispatch" : "jat";
+}
+
+/* The [proxy] key and the group prefix that name a plugin of KIND. */
+static const char *kind_config_key(cp_plugin_kind_t kind)
+{
+    return kind == CP_PLUGIN_DISPATCH ? "dispatch" : "encoding";
+}
+
+static const char *kind_group_prefix(cp_plugin_kind_t kind)
+{
+    return kind == CP_PLUGIN_DISPATCH ? CONFIG_GROUP_DISPATCH_PREFIX
+                                      : CONFIG_GROUP_ENCODING_PREFIX;
+}
+
+/* ---- The host API handed to plugins ------------------------------------ */
+
+static void host_log(cp_host_t *host, cp_log_level_t level, const char *fmt, ...)
+{
+    va_list args;
+    va_start(args, fmt);
+    log_writev(level, host->origin, fmt, args);
+    va_end(args);
+}
+
+static const char *host_config_get(cp_host_t *host, const char *key)
+{
+    return key ? g_hash_table_lookup(host->settings, key) : NULL;
+}
+
+static void host_config_error(cp_host_t *host, const char *key, const char *fmt, ...)
+{
+    va_list args;
+    va_start(args, fmt);
+    g_free(host->error_key);
+    g_free(host->error_message);
+    host->error_key = g_strdup(key);
+    host->error_message = g_strdup_vprintf(fmt, args);
+    va_end(args);
+}
+
+static int host_random_bytes(cp_host_t *host, void *buf, size_t len)
+{
+    (void)host;
+    unsigned char *out = buf;
+    while (len > 0) {
+        ssize_t n = getrandom(out, len, 0);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return CP_EFAIL;
+        }
+        out += n;
+        len -= (size_t)n;
+    }
+    return CP_OK;
+}
+
+static const cp_host_api_t host_api = {
+    .size = sizeof(cp_host_api_t),
+    .log = host_log,
+    .config_get = host_config_get,
+    .config_error = host_config_error,
+    .random_bytes = host_random_bytes,
+};
+
+/* ---- Finding and checking the module ----------------------------------- */
+
+/* Returns the directories to search, in order, as a new GStrv. */
+static char **search_path(const config_t *config)
+{
+    GPtrArray *dirs = g_ptr_array_new();
+    for (char **dir = config->plugin_path; dir && *dir; dir++)
+        g_ptr_array_add(dirs, g_strdup(*dir));
+    const char *env = g_getenv(PLUGIN_PATH_ENV);
+    g_auto(GStrv) env_dirs = g_strsplit(env ? env : "", ":", -1);
+    for (char **dir = env_dirs; *dir; dir++)
+        if (**dir)
+            g_ptr_array_add(dirs, g_strdup(*dir));
+    g_ptr_array_add(dirs, g_strdup(PLUGINDIR));
+    g_ptr_array_add(dirs, NULL);
+    return (char **)g_ptr_array_free(dirs, FALSE);
+}
+
+/* lt_dlerror() mostly says "file not found" whatever went wrong; dlopen()
+ * names the missing symbol or library.  Returns a new string. */
+static char *explain_open_failure(const char *file)
+{
+    const char *lt_reason = lt_dlerror();
+    void *probe = dlopen(file, RTLD_NOW | RTLD_LOCAL);
+    if (probe) {
+        dlclose(probe);
+        return g_strdup(lt_reason ? lt_reason : "unknown error");
+    }
+    const char *reason = dlerror();
+    return g_strdup(reason ? reason : (lt_reason ? lt_reason : "unknown error"));
+}
+
+static bool check_descriptor(const plugin_t *plugin, cp_plugin_kind_t kind, const char *name,
+                             GError **error)
+{
+    const cp_plugin_descriptor_t *d = plugin->descriptor;
+    const char *file = plugin->file;
+
+    if (d->abi_major != CP_PLUGIN_ABI_MAJOR || d->abi_minor > CP_PLUGIN_ABI_MINOR) {
+        g_set_error(error, PLUGIN_ERROR, PLUGIN_ERROR_INCOMPATIBLE,
+                    "%s was built for plugin ABI %u.%u, but this client-proxy provides %d.%d",
+                    file, d->abi_major, d->abi_minor, CP_PLUGIN_ABI_MAJOR, CP_PLUGIN_ABI_MINOR);
+        return false;
+    }
+    if (d->kind != (uint32_t)kind) {
+        g_set_error(error, PLUGIN_ERROR, PLUGIN_ERROR_INCOMPATIBLE,
+                    "%s is not a %s plugin (its kind is %u)", file, plugin_kind_prefix(kind),
+                    d->kind);
+        return false;
+    }
+    if (!d->name || strcmp(d->name, name) != 0) {
+        g_set_error(error, PLUGIN_ERROR, PLUGIN_ERROR_INCOMPATIBLE,
+                    "%s calls itself \"%s\", not \"%s\"", file, d->name ? d->name : "(null)",
+                    name);
+        return false;
+    }
+
+    bool complete = d->init && d->fini && d->ops;
+    if (complete && kind == CP_PLUGIN_JAT) {
+        const cp_jat_ops_t *ops = d->ops;
+        complete = CP_HAS_MEMBER(ops, cp_jat_ops_t, decode) && ops->encode && ops->decode;
+    } else if (complete) {
+        const cp_dispatch_ops_t *ops = d->ops;
+        complete = CP_HAS_MEMBER(ops, cp_dispatch_ops_t, select) && ops->select;
+    }
+    if (!complete) {
+        g_set_error(error, PLUGIN_ERROR, PLUGIN_ERROR_INCOMPATIBLE,
+                    "%s lacks a required function (init, fini or an operation)", file);
+        return false;
+    }
+    return true;
+}
+
+static void copy_settings(plugin_t *plugin, const config_t *config)
+{
+    plugin->host.settings = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    g_auto(GStrv) keys = g_key_file_get_keys(config->keyfile, plugin->host.group, NULL, NULL);
+    for (char **key = keys; key && *key; key++) {
+        char *value = g_key_file_get_string(config->keyfile, plugin->host.group, *key, NULL);
+        if (value)
+            g_hash_table_insert(plugin->host.settings, g_strdup(*key), g_strstrip(value));
+    }
+}
+
+/* Prefixes ERROR's message with the config file, group and key that chose
+ * this plugin, so that every loader error is one self-contained line. */
+static void prefix_with_config_key(GError **error, const config_t *config, cp_plugin_kind_t kind)
+{
+    if (!error || !*error)
+        return;
+    g_autofree char *line = config_describe_error(config->path, CONFIG_GROUP_PROXY,
+                                                  kind_config_key(kind), (*error)->message);
+    g_free((*error)->message);
+    (*error)->message = g_steal_pointer(&line);
+}
+
+static bool open_module(plugin_t *plugin, const config_t *config, cp_plugin_kind_t kind,
+                        const char *name, GError **error)
+{
+    g_autofree char *basename = g_strdup_printf("%s-%s.so", plugin_kind_prefix(kind), name);
+    g_auto(GStrv) dirs = search_path(config);
+    for (char **dir = dirs; *dir && !plugin->file; dir++) {
+        char *candidate = g_build_filename(*dir, basename, NULL);
+        if (g_file_test(candidate, G_FILE_TEST_EXISTS))
+            plugin->file = candidate;
+        else
+            g_free(candidate);
+    }
+    if (!plugin->file) {
+        g_autofree char *searched = g_strjoinv(":", dirs);
+        g_set_error(error, PLUGIN_ERROR, PLUGIN_ERROR_NOT_FOUND,
+                    "no plugin named \"%s\": %s is in none of %s", name, basename, searched);
+        return false;
+    }
+
+    plugin->module = lt_dlopen(plugin->file);
+    if (!plugin->module) {
+        g_autofree char *reason = explain_open_failure(plugin->file);
+        g_set_error(error, PLUGIN_ERROR, PLUGIN_ERROR_OPEN, "cannot load %s: %s", plugin->file,
+                    reason);
+        return false;
+    }
+    plugin->descriptor = lt_dlsym(plugin->module, CP_PLUGIN_SYMBOL);
+    if (!plugin->descriptor) {
+        g_set_error(error, PLUGIN_ERROR, PLUGIN_ERROR_INCOMPATIBLE,
+                    "%s is not a client-proxy plugin: it exports no %s", plugin->file,
+                    CP_PLUGIN_SYMBOL);
+        return false;
+    }
+    return check_descriptor(plugin, kind, name, error);
+}
+
+plugin_t *plugin_load(const config_t *config, cp_plugin_kind_t kind, const char *name,
+                      GError **error)
+{
+    if (lt_dlinit() != 0) {
+        g_set_error(error, PLUGIN_ERROR, PLUGIN_ERROR_OPEN, "cannot initialise libltdl: %s",
+                    lt_dlerror());
+        return NULL;
+    }
+    g_autoptr(plugin_t) plugin = g_new0(plugin_t, 1);
+    plugin->host.origin = g_strdup_printf("%s-%s", plugin_kind_prefix(kind), name);
+    plugin->host.group = g_strconcat(kind_group_prefix(kind), name, NULL);
+
+    if (!open_module(plugin, config, kind, name, error)) {
+        prefix_with_config_key(error, config, kind);
+        return NULL;
+    }
+
+    copy_settings(plugin, config);
+    int status = plugin->descriptor->init(&host_api, &plugin->host, &plugin->state);
+    if (status != CP_OK) {
+        const char *message = plugin->host.error_message
+                                  ? plugin->host.error_message
+                                  : "the plugin refused to start (see the lines above)";
+        g_autofree char *line = config_describe_error(config->path, plugin->host.group,
+                                                      plugin->host.error_key, message);
+        g_set_error_literal(error, PLUGIN_ERROR, PLUGIN_ERROR_INIT, line);
+        return NULL;
+    }
+    plugin->initialised = true;
+    g_clear_pointer(&plugin->host.error_key, g_free);
+    g_clear_pointer(&plugin->host.error_message, g_free);
+    log_debug("loaded %s (%s)", plugin->file,
+              plugin->descriptor->description ? plugin->descriptor->description : "");
+    return g_steal_pointer(&plugin);
+}
+
+void plugin_unload(plugin_t *plugin)
+{
+    if (!plugin)
+        return;
+    if (plugin->initialised)
+        plugin->descriptor->fini(plugin->state);
+    if (plugin->module)
+        lt_dlclose(plugin->module);
+    lt_dlexit();
+    g_free(plugin->file);
+    g_free(plugin->host.origin);
+    g_free(plugin->host.group);
+    if (plugin->host.settings)
+        g_hash_table_destroy(plugin->host.settings);
+    g_free(plugin->host.error_key);
+    g_free(plugin->host.error_message);
+    g_free(plugin);
+}
+
+const void *plugin_ops(const plugin_t *plugin)
+{
+    return plugin->descriptor->ops;
+}
+
+void *plugin_state(const plugin_t *plugin)
+{
+    return plugin->state;
+}
+
+const char *plugin_file(const plugin_t *plugin)
+{
+    return plugin->file;
+}

@@ -1,0 +1,51 @@
+/* Finds, loads, checks and instantiates plugins (libltdl). */
+#ifndef CP_CORE_PLUGIN_LOADER_H
+#define CP_CORE_PLUGIN_LOADER_H
+
+#include <glib.h>
+
+#include <client-proxy/plugin.h>
+
+#include "config.h"
+
+/* Environment variable with more plugin directories, colon-separated. */
+#define PLUGIN_PATH_ENV "CLIENT_PROXY_PLUGIN_PATH"
+
+#define PLUGIN_ERROR (plugin_error_quark())
+GQuark plugin_error_quark(void);
+
+typedef enum {
+    PLUGIN_ERROR_NOT_FOUND,   /* no <kind>-<name>.so in any directory */
+    PLUGIN_ERROR_OPEN,        /* the file exists but cannot be loaded */
+    PLUGIN_ERROR_INCOMPATIBLE,/* wrong ABI version, kind, name or ops table */
+    PLUGIN_ERROR_INIT,        /* its init() refused its configuration */
+} plugin_error_t;
+
+/* One initialised instance of a plugin. */
+typedef struct plugin plugin_t;
+
+/* Loads <kind>-<name>.so from the first directory of config->plugin_path,
+ * $CLIENT_PROXY_PLUGIN_PATH and the install directory that has it, checks
+ * its descriptor, and runs its init() with the plugin's own configuration
+ * group.  Returns a new instance for plugin_unload(), or NULL with ERROR set
+ * to one line naming the config file, the group and the key.  CONFIG is only
+ * read during the call: the plugin keeps a copy of its group. */
+plugin_t *plugin_load(const config_t *config, cp_plugin_kind_t kind, const char *name,
+                      GError **error);
+
+/* Runs fini() and closes the module.  NULL is allowed. */
+void plugin_unload(plugin_t *plugin);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(plugin_t, plugin_unload)
+
+/* The plugin's ops table: a cp_dispatch_ops_t or cp_jat_ops_t, by kind.
+ * Owned by the module; valid until plugin_unload(). */
+const void *plugin_ops(const plugin_t *plugin);
+/* The state that its init() returned, to pass to the ops. */
+void *plugin_state(const plugin_t *plugin);
+/* Path of the module file, for messages.  Owned by PLUGIN. */
+const char *plugin_file(const plugin_t *plugin);
+
+/* "dispatch" or "jat": the file-name prefix of KIND. */
+const char *plugin_kind_prefix(cp_plugin_kind_t kind);
+
+#endif

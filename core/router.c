@@ -1,0 +1,522 @@
+#include "router.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+#include "pending.h"
+#include "resources.h"
+
+#define STANZA_ERROR_NS "urn:ietf:params:xml:ns:xmpp-stanzas"
+
+/* Tokens stay valid a little past the request's deadline, so that the wall
+ * clock (tokens) and the monotonic clock (deadlines) cannot disagree about
+ * a reply that arrives just in time. */
+#define TOKEN_GRACE_SECONDS 5
+
+struct router {
+    xmpp_ctx_t *ctx;
+    char *domain;
+    char *target;            /* bare JID of the implementing client */
+    int request_timeout;     /* seconds */
+
+    plugin_t *dispatch;
+    const cp_dispatch_ops_t *dispatch_ops;
+    plugin_t *jat;
+    const cp_jat_ops_t *jat_ops;
+    router_callbacks_t callbacks;
+
+    resource_set_t *resources;
+    pending_table_t *pending;
+    GPtrArray *held;         /* answers made while the stream was down, sent once it is up */
+    bool connected;
+};
+
+/* ---- JIDs ---------------------------------------------------------------
+ * Stanzas on a component stream carry addresses the server has already
+ * checked, so splitting at the first '/' is exact: neither the localpart nor
+ * the domainpart may contain one. */
+
+static size_t jid_bare_length(const char *jid)
+{
+    const char *slash = strchr(jid, '/');
+    return slash ? (size_t)(slash - jid) : strlen(jid);
+}
+
+/* Returns the resourcepart of JID, or NULL when it has none. */
+static const char *jid_resource(const char *jid)
+{
+    const char *slash = strchr(jid, '/');
+    return slash ? slash + 1 : NULL;
+}
+
+/* True when JID's bare part is BARE.  The server has normalised JID, but an
+ * operator may write the target in another case. */
+static bool jid_bare_is(const char *jid, const char *bare)
+{
+    size_t length = jid_bare_length(jid);
+    return length == strlen(bare) && g_ascii_strncasecmp(jid, bare, length) == 0;
+}
+
+/* ---- Building and sending stanzas --------------------------------------- */
+
+static void emit(router_t *router, xmpp_stanza_t *stanza)
+{
+    if (router->connected)
+        router->callbacks.send(stanza, router->callbacks.userdata);
+    else
+        g_ptr_array_add(router->held, xmpp_stanza_clone(stanza));
+}
+
+/* The parser turns xml:lang into "lang", and a stray attribute is paid for by
+ * the server on every hop. */
+static void strip_lang(xmpp_stanza_t *stanza)
+{
+    xmpp_stanza_del_attribute(stanza, "lang");
+    xmpp_stanza_del_attribute(stanza, "xml:lang");
+}
+
+static xmpp_stanza_t *new_element(xmpp_ctx_t *ctx, const char *name, const char *ns)
+{
+    xmpp_stanza_t *element = xmpp_stanza_new(ctx);
+    xmpp_stanza_set_name(element, name);
+    if (ns)
+        xmpp_stanza_set_ns(element, ns);
+    return element;
+}
+
+/* Sends a stanza error (RFC 6120 §8.3) as a NAME ("iq" or "message") from
+ * our domain to TO.  ID may be NULL. */
+static void send_error(router_t *router, const char *name, const char *to, const char *id,
+                       const char *type, const char *condition, const char *text)
+{
+    xmpp_stanza_t *stanza = new_element(router->ctx, name, NULL);
+    xmpp_stanza_set_type(stanza, "error");
+    if (id)
+        xmpp_stanza_set_id(stanza, id);
+    xmpp_stanza_set_from(stanza, router->domain);
+    xmpp_stanza_set_to(stanza, to);
+
+    xmpp_stanza_t *error = new_element(router->ctx, "error", NULL);
+    xmpp_stanza_set_attribute(error, "type", type);
+    xmpp_stanza_add_child_ex(error, new_element(router->ctx, condition, STANZA_ERROR_NS), 0);
+    if (text) {
+        xmpp_stanza_t *text_element = new_element(router->ctx, "text", STANZA_ERROR_NS);
+        xmpp_stanza_t *body = xmpp_stanza_new(router->ctx);
+        xmpp_stanza_set_text(body, text);
+        xmpp_stanza_add_child_ex(text_element, body, 0);
+        xmpp_stanza_add_child_ex(error, text_element, 0);
+    }
+    xmpp_stanza_add_child_ex(stanza, error, 0);
+    emit(router, stanza);
+    xmpp_stanza_release(stanza);
+}
+
+/* Sends presence of TYPE (NULL: available) from our domain to TO. */
+static void send_presence(router_t *router, const char *type, const char *to)
+{
+    xmpp_stanza_t *presence = new_element(router->ctx, "presence", NULL);
+    if (type)
+        xmpp_stanza_set_type(presence, type);
+    xmpp_stanza_set_from(presence, router->domain);
+    xmpp_stanza_set_to(presence, to);
+    emit(router, presence);
+    xmpp_stanza_release(presence);
+}
+
+static xmpp_stanza_t *first_element_child(xmpp_stanza_t *stanza)
+{
+    for (xmpp_stanza_t *child = xmpp_stanza_get_children(stanza); child;
+         child = xmpp_stanza_get_next(child))
+        if (xmpp_stanza_is_tag(child))
+            return child;
+    return NULL;
+}
+
+/* ---- Requests in flight -------------------------------------------------- */
+
+/* Ends ENTRY: updates its resource's record and lets the encoding forget
+ * the token.  FAILED and ELAPSED_US as for resources_record_outcome(). */
+static void finish(router_t *router, pending_t *entry, bool failed, int64_t elapsed_us)
+{
+    resources_record_outcome(entry->resource, failed, elapsed_us);
+    if (router->jat_ops->forget)
+        router->jat_ops->forget(plugin_state(router->jat), entry->token);
+    pending_remove(router->pending, entry);
+}
+
+/* Answers ENTRY's sender with an error and ends it. */
+static void fail(router_t *router, pending_t *entry, const char *type, const char *condition,
+                 const char *text)
+{
+    send_error(router, "iq", entry->sender, entry->id, type, condition, text);
+    finish(router, entry, true, -1);
+}
+
+static void notify_deadline(router_t *router)
+{
+    pending_t *earliest = pending_earliest(router->pending);
+    if (earliest && router->callbacks.deadline_changed)
+        router->callbacks.deadline_changed(earliest->deadline, router->callbacks.userdata);
+}
+
+/* ---- Resources ----------------------------------------------------------- */
+
+/* Fails what RESOURCE has in flight, tells the dispatch plugin, and forgets
+ * the resource. */
+static void drop_resource(router_t *router, resource_t *resource, const char *type,
+                          const char *condition, const char *text)
+{
+    while (!g_queue_is_empty(&resource->pending))
+        fail(router, resource->pending.head->data, type, condition, text);
+    if (CP_HAS_MEMBER(router->dispatch_ops, cp_dispatch_ops_t, resource_offline) &&
+        router->dispatch_ops->resource_offline)
+        router->dispatch_ops->resource_offline(plugin_state(router->dispatch), &resource->info);
+    resources_remove(router->resources, resource);
+}
+
+static void drop_all_resources(router_t *router, const char *type, const char *condition,
+                               const char *text)
+{
+    size_t n;
+    const cp_resource_t *const *all;
+    while ((all = resources_all(router->resources, &n)) && n > 0)
+        drop_resource(router, (resource_t *)all[n - 1], type, condition, text);
+}
+
+/* Returns the text of NAME's child of PRESENCE as a new string, or NULL. */
+static char *child_text(xmpp_stanza_t *presence, const char *name)
+{
+    xmpp_stanza_t *child = xmpp_stanza_get_child_by_name(presence, name);
+    return child ? xmpp_stanza_get_text(child) : NULL;
+}
+
+static void update_resource(router_t *router, xmpp_stanza_t *presence, const char *name)
+{
+    char *show_text = child_text(presence, "show");
+    char *priority_text = child_text(presence, "priority");
+    static const char *const shows[] = {"chat", "away", "xa", "dnd", NULL};
+    const char *show = show_text && g_strv_contains(shows, show_text) ? show_text : "";
+    gint64 priority = 0;
+    if (priority_text)
+        g_ascii_string_to_signed(g_strstrip(priority_text), 10, -128, 127, &priority, NULL);
+
+    bool added;
+    resource_t *resource = resources_update(router->resources, name, show, (int)priority, &added);
+    if (added) {
+        log_info("resource %s/%s is online", router->target, name);
+        if (CP_HAS_MEMBER(router->dispatch_ops, cp_dispatch_ops_t, resource_online) &&
+            router->dispatch_ops->resource_online)
+            router->dispatch_ops->resource_online(plugin_state(router->dispatch),
+                                                  &resource->info);
+    }
+    xmpp_free(router->ctx, show_text);
+    xmpp_free(router->ctx, priority_text);
+}
+
+static void handle_presence(router_t *router, xmpp_stanza_t *presence, const char *from)
+{
+    const char *type = xmpp_stanza_get_type(presence);
+    if (!jid_bare_is(from, router->target)) {
+        log_debug("ignored presence (%s) from %s: not the target", type ? type : "available",
+                  from);
+        return;
+    }
+
+    const char *name = jid_resource(from);
+    if (!type || strcmp(type, "available") == 0) {
+        if (name && *name)
+            update_resource(router, presence, name);
+    } else if (strcmp(type, "unavailable") == 0) {
+        resource_t *resource = name ? resources_lookup(router->resources, name) : NULL;
+        if (resource) {
+            log_info("resource %s is offline", from);
+            drop_resource(router, resource, "cancel", "service-unavailable",
+                          "the resource handling this request went offline");
+        }
+    } else if (strcmp(type, "error") == 0) {
+        log_warning("presence error from %s: forgetting all of its resources", from);
+        drop_all_resources(router, "cancel", "service-unavailable",
+                           "the service's presence failed");
+    } else if (strcmp(type, "subscribe") == 0) {
+        send_presence(router, "subscribed", router->target);
+    } else if (strcmp(type, "probe") == 0) {
+        send_presence(router, NULL, from);
+    } else if (strcmp(type, "subscribed") == 0) {
+        log_info("%s accepted our subscription", router->target);
+    } else if (strcmp(type, "unsubscribed") == 0 || strcmp(type, "unsubscribe") == 0) {
+        log_warning("%s ended our subscription (%s): no requests can be placed until it "
+                    "subscribes us again",
+                    router->target, type);
+    }
+}
+
+/* ---- IQ ------------------------------------------------------------------ */
+
+static void forward_request(router_t *router, xmpp_stanza_t *iq, const char *from,
+                            const char *id, const char *type)
+{
+    xmpp_stanza_t *payload = first_element_child(iq);
+    if (!payload) {
+        send_error(router, "iq", from, id, "modify", "bad-request",
+                   "an IQ request must carry a payload element");
+        return;
+    }
+
+    size_t n;
+    const cp_resource_t *const *candidates = resources_all(router->resources, &n);
+    if (n == 0) {
+        send_error(router, "iq", from, id, "cancel", "service-unavailable",
+                   "no resource of the service is online");
+        return;
+    }
+    cp_dispatch_request_t request = {
+        .sender = from,
+        .type = type,
+        .payload_ns = xmpp_stanza_get_ns(payload),
+    };
+    int chosen = router->dispatch_ops->select(plugin_state(router->dispatch), &request,
+                                              candidates, n);
+    if (chosen < 0 || (size_t)chosen >= n) {
+        if (chosen != CP_EDECLINE)
+            log_error("%s returned %d for %zu candidates", plugin_file(router->dispatch),
+                      chosen, n);
+        send_error(router, "iq", from, id, "cancel", "service-unavailable",
+                   "no resource of the service can take this request");
+        return;
+    }
+    resource_t *resource = (resource_t *)candidates[chosen];
+
+    char token[CP_TOKEN_MAX + 1];
+    int64_t expires = g_get_real_time() / G_USEC_PER_SEC + router->request_timeout +
+                      TOKEN_GRACE_SECONDS;
+    int status = router->jat_ops->encode(plugin_state(router->jat), from, expires, token,
+                                         sizeof token);
+    size_t token_length = status == CP_OK ? strnlen(token, sizeof token) : 0;
+    if (token_length == 0 || token_length > CP_TOKEN_MAX) {
+        log_warning("%s cannot encode %s (status %d)", plugin_file(router->jat), from, status);
+        send_error(router, "iq", from, id, "cancel", "internal-server-error",
+                   "the sender's address cannot be translated");
+        return;
+    }
+
+    int64_t now = g_get_monotonic_time();
+    int64_t deadline = now + (int64_t)router->request_timeout * G_USEC_PER_SEC;
+    pending_t *entry = pending_add(router->pending, token, id, from, resource, now, deadline);
+    if (!entry) {
+        if (router->jat_ops->forget)
+            router->jat_ops->forget(plugin_state(router->jat), token);
+        send_error(router, "iq", from, id, "modify", "bad-request",
+                   "a request with this id is already in flight");
+        return;
+    }
+
+    char to[CP_JID_MAX + 1], translated[CP_JID_MAX + 1];
+    snprintf(to, sizeof to, "%s/%s", router->target, resource->info.name);
+    snprintf(translated, sizeof translated, "%s/%s", router->domain, token);
+    xmpp_stanza_set_to(iq, to);
+    xmpp_stanza_set_from(iq, translated);
+    strip_lang(iq);
+    emit(router, iq);
+    log_debug("request %s from %s -> %s as %s", id, from, to, translated);
+
+    if (pending_earliest(router->pending) == entry)
+        notify_deadline(router);
+}
+
+static void route_reply(router_t *router, xmpp_stanza_t *iq, const char *from, const char *to,
+                        const char *id, const char *type)
+{
+    const char *token = jid_resource(to);
+    if (!jid_bare_is(from, router->target) || !jid_resource(from)) {
+        log_warning("dropped IQ %s from %s: only resources of %s may reply", type, from,
+                    router->target);
+        return;
+    }
+    if (!token || !*token || !id) {
+        log_warning("dropped IQ %s from %s: addressed to %s, without a token or an id", type,
+                    from, to);
+        return;
+    }
+
+    char sender[CP_JID_MAX + 1];
+    int status = router->jat_ops->decode(plugin_state(router->jat), token, sender, sizeof sender);
+    if (status != CP_OK) {
+        log_warning("dropped IQ %s id %s from %s: token %s (%s)", type, id, from,
+                    status == CP_EEXPIRED ? "expired" : "rejected", token);
+        return;
+    }
+    pending_t *entry = pending_lookup(router->pending, token, id);
+    if (!entry) {
+        log_info("dropped IQ %s id %s from %s: it answers no request in flight (late or "
+                 "repeated)",
+                 type, id, from);
+        return;
+    }
+    if (strcmp(jid_resource(from), entry->resource->info.name) != 0 ||
+        strcmp(sender, entry->sender) != 0) {
+        log_warning("dropped IQ %s id %s from %s: the request went to resource %s", type, id,
+                    from, entry->resource->info.name);
+        return;
+    }
+
+    xmpp_stanza_set_to(iq, entry->sender);
+    xmpp_stanza_set_from(iq, router->domain);
+    strip_lang(iq);
+    emit(router, iq);
+    log_debug("reply %s from %s -> %s", id, from, entry->sender);
+    finish(router, entry, strcmp(type, "error") == 0,
+           g_get_monotonic_time() - entry->sent_at);
+}
+
+static void handle_iq(router_t *router, xmpp_stanza_t *iq, const char *from)
+{
+    const char *type = xmpp_stanza_get_type(iq);
+    const char *id = xmpp_stanza_get_id(iq);
+    const char *to = xmpp_stanza_get_to(iq);
+    if (!to || !jid_bare_is(to, router->domain)) {
+        log_warning("dropped IQ from %s: addressed to %s, not to %s", from, to ? to : "nobody",
+                    router->domain);
+        return;
+    }
+
+    bool request = type && (strcmp(type, "get") == 0 || strcmp(type, "set") == 0);
+    bool reply = type && (strcmp(type, "result") == 0 || strcmp(type, "error") == 0);
+    if (reply) {
+        route_reply(router, iq, from, to, id, type);
+    } else if (!request) {
+        send_error(router, "iq", from, id, "modify", "bad-request",
+                   "an IQ's type must be get, set, result or error");
+    } else if (!id) {
+        send_error(router, "iq", from, NULL, "modify", "bad-request", "an IQ must have an id");
+    } else if (jid_bare_is(from, router->target)) {
+        send_error(router, "iq", from, id, "cancel", "feature-not-implemented",
+                   "the service's own requests are not handled");
+    } else {
+        forward_request(router, iq, from, id, type);
+    }
+}
+
+static void handle_message(router_t *router, xmpp_stanza_t *message, const char *from)
+{
+    const char *type = xmpp_stanza_get_type(message);
+    if (type && strcmp(type, "error") == 0)
+        return; /* never answer an error, or two entities can loop */
+    send_error(router, "message", from, xmpp_stanza_get_id(message), "cancel",
+               "feature-not-implemented", "messages are not handled");
+}
+
+void router_handle(router_t *router, xmpp_stanza_t *stanza)
+{
+    const char *name = xmpp_stanza_get_name(stanza);
+    const char *from = xmpp_stanza_get_from(stanza);
+    if (!name)
+        return;
+    if (!from || !*from) {
+        log_warning("dropped <%s/> without a sender", name);
+        return;
+    }
+    if (strcmp(name, "iq") == 0)
+        handle_iq(router, stanza, from);
+    else if (strcmp(name, "presence") == 0)
+        handle_presence(router, stanza, from);
+    else if (strcmp(name, "message") == 0)
+        handle_message(router, stanza, from);
+    else
+        log_debug("ignored <%s/> from %s", name, from);
+}
+
+/* ---- Life cycle ---------------------------------------------------------- */
+
+static void release_stanza(gpointer stanza)
+{
+    xmpp_stanza_release(stanza);
+}
+
+router_t *router_new(xmpp_ctx_t *ctx, const config_t *config, plugin_t *dispatch, plugin_t *jat,
+                     const router_callbacks_t *callbacks)
+{
+    router_t *router = g_new0(router_t, 1);
+    router->ctx = ctx;
+    router->domain = g_strdup(config->domain);
+    router->target = g_strdup(config->target);
+    router->request_timeout = config->request_timeout;
+    router->dispatch = dispatch;
+    router->dispatch_ops = plugin_ops(dispatch);
+    router->jat = jat;
+    router->jat_ops = plugin_ops(jat);
+    router->callbacks = *callbacks;
+    router->resources = resources_new();
+    router->pending = pending_new();
+    router->held = g_ptr_array_new_with_free_func(release_stanza);
+    return router;
+}
+
+void router_free(router_t *router)
+{
+    if (!router)
+        return;
+    /* Whatever is still in flight is abandoned: answers are held, not sent. */
+    router->connected = false;
+    drop_all_resources(router, "cancel", "service-unavailable", "client-proxy stopped");
+    g_ptr_array_free(router->held, TRUE);
+    pending_free(router->pending);
+    resources_free(router->resources);
+    g_free(router->domain);
+    g_free(router->target);
+    g_free(router);
+}
+
+void router_connected(router_t *router)
+{
+    router->connected = true;
+    for (guint i = 0; i < router->held->len; i++)
+        router->callbacks.send(router->held->pdata[i], router->callbacks.userdata);
+    g_ptr_array_set_size(router->held, 0);
+
+    /* The probe first: Prosody cancels a pending subscription that a probe
+     * follows.  Once subscribed, the server sends nothing by itself after a
+     * reconnect, so the probe is what brings the resources back. */
+    send_presence(router, "probe", router->target);
+    send_presence(router, "subscribe", router->target);
+    send_presence(router, NULL, router->target);
+}
+
+void router_disconnected(router_t *router)
+{
+    router->connected = false;
+    drop_all_resources(router, "wait", "remote-server-timeout",
+                       "the connection to the server was lost");
+}
+
+void router_shutdown(router_t *router)
+{
+    drop_all_resources(router, "cancel", "service-unavailable", "client-proxy is shutting down");
+    send_presence(router, "unavailable", router->target);
+}
+
+void router_expire(router_t *router, int64_t now)
+{
+    pending_t *entry;
+    while ((entry = pending_earliest(router->pending)) && entry->deadline <= now) {
+        log_info("request %s from %s timed out on %s/%s", entry->id, entry->sender,
+                 router->target, entry->resource->info.name);
+        fail(router, entry, "wait", "remote-server-timeout", "the service did not answer in time");
+    }
+}
+
+int64_t router_next_deadline(router_t *router)
+{
+    pending_t *earliest = pending_earliest(router->pending);
+    return earliest ? earliest->deadline : -1;
+}
+
+size_t router_pending_count(const router_t *router)
+{
+    return pending_count(router->pending);
+}
+
+size_t router_resource_count(const router_t *router)
+{
+    return resources_count(router->resources);
+}

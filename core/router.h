@@ -1,0 +1,67 @@
+/* Routes stanzas between senders and the implementing client's resources.
+ *
+ * The router is the one place that decides what happens to a stanza.  It
+ * knows nothing of sockets: everything it sends goes through the send
+ * function given at creation (the seam unit tests replace), and time comes
+ * in through router_expire(). */
+#ifndef CP_CORE_ROUTER_H
+#define CP_CORE_ROUTER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <strophe.h>
+
+#include "config.h"
+#include "plugin-loader.h"
+
+/* Sends STANZA, borrowed: the callee takes its own reference if it needs one. */
+typedef void (*router_send_fn)(xmpp_stanza_t *stanza, void *userdata);
+
+/* Called when the earliest deadline may have moved earlier: the caller
+ * arranges for router_expire() to run by then.  DEADLINE is monotonic µs. */
+typedef void (*router_deadline_fn)(int64_t deadline, void *userdata);
+
+typedef struct router_callbacks {
+    router_send_fn send;
+    router_deadline_fn deadline_changed; /* may be NULL: the caller polls */
+    void *userdata;
+} router_callbacks_t;
+
+typedef struct router router_t;
+
+/* Creates a router for CONFIG's domain, target and timeout.  CTX, DISPATCH
+ * and JAT are borrowed and must outlive the router; CONFIG is only read
+ * during the call. */
+router_t *router_new(xmpp_ctx_t *ctx, const config_t *config, plugin_t *dispatch, plugin_t *jat,
+                     const router_callbacks_t *callbacks);
+
+/* Frees the router.  Call router_shutdown() first to answer what is pending. */
+void router_free(router_t *router);
+
+/* Handles one stanza received on the component stream (borrowed).  It may
+ * be modified in place. */
+void router_handle(router_t *router, xmpp_stanza_t *stanza);
+
+/* The stream is up: probe and subscribe to the target, and send what was
+ * held back while the stream was down. */
+void router_connected(router_t *router);
+
+/* The stream went down: the resources are forgotten, and every request in
+ * flight is answered with wait/remote-server-timeout once it is back. */
+void router_disconnected(router_t *router);
+
+/* Answers every request in flight with an error and says goodbye to the
+ * target (unavailable presence).  Call while still connected. */
+void router_shutdown(router_t *router);
+
+/* Answers the requests whose deadline is at or before NOW (monotonic µs). */
+void router_expire(router_t *router, int64_t now);
+
+/* The earliest deadline among pending requests (monotonic µs), or -1. */
+int64_t router_next_deadline(router_t *router);
+
+size_t router_pending_count(const router_t *router);
+size_t router_resource_count(const router_t *router);
+
+#endif
