@@ -30,6 +30,7 @@ struct plugin {
     const cp_plugin_descriptor_t *descriptor;
     void *state;
     bool initialised;
+    bool uses_ltdl;        /* holds a reference on libltdl (lt_dlinit) */
     struct cp_host host;
 };
 
@@ -230,26 +231,22 @@ static bool open_module(plugin_t *plugin, const config_t *config, cp_plugin_kind
                     CP_PLUGIN_SYMBOL);
         return false;
     }
-    return check_descriptor(plugin, kind, name, error);
+    return true;
 }
 
-plugin_t *plugin_load(const config_t *config, cp_plugin_kind_t kind, const char *name,
-                      GError **error)
+/* Checks PLUGIN's descriptor and runs its init() with its configuration
+ * group.  Takes PLUGIN; returns it, or NULL with ERROR set. */
+static plugin_t *instantiate(plugin_t *plugin_in, const config_t *config, cp_plugin_kind_t kind,
+                             const char *name, GError **error)
 {
-    if (lt_dlinit() != 0) {
-        g_set_error(error, PLUGIN_ERROR, PLUGIN_ERROR_OPEN, "cannot initialise libltdl: %s",
-                    lt_dlerror());
-        return NULL;
-    }
-    g_autoptr(plugin_t) plugin = g_new0(plugin_t, 1);
-    plugin->host.origin = g_strdup_printf("%s-%s", plugin_kind_prefix(kind), name);
-    plugin->host.group = g_strconcat(kind_group_prefix(kind), name, NULL);
-
-    if (!open_module(plugin, config, kind, name, error)) {
+    g_autoptr(plugin_t) plugin = plugin_in;
+    if (!check_descriptor(plugin, kind, name, error)) {
         prefix_with_config_key(error, config, kind);
         return NULL;
     }
 
+    plugin->host.origin = g_strdup_printf("%s-%s", plugin_kind_prefix(kind), name);
+    plugin->host.group = g_strconcat(kind_group_prefix(kind), name, NULL);
     copy_settings(plugin, config);
     int status = plugin->descriptor->init(&host_api, &plugin->host, &plugin->state);
     if (status != CP_OK) {
@@ -269,6 +266,33 @@ plugin_t *plugin_load(const config_t *config, cp_plugin_kind_t kind, const char 
     return g_steal_pointer(&plugin);
 }
 
+plugin_t *plugin_load(const config_t *config, cp_plugin_kind_t kind, const char *name,
+                      GError **error)
+{
+    if (lt_dlinit() != 0) {
+        g_set_error(error, PLUGIN_ERROR, PLUGIN_ERROR_OPEN, "cannot initialise libltdl: %s",
+                    lt_dlerror());
+        return NULL;
+    }
+    g_autoptr(plugin_t) plugin = g_new0(plugin_t, 1);
+    plugin->uses_ltdl = true;
+    if (!open_module(plugin, config, kind, name, error)) {
+        prefix_with_config_key(error, config, kind);
+        return NULL;
+    }
+    return instantiate(g_steal_pointer(&plugin), config, kind, name, error);
+}
+
+plugin_t *plugin_new_builtin(const config_t *config, const cp_plugin_descriptor_t *descriptor,
+                             GError **error)
+{
+    plugin_t *plugin = g_new0(plugin_t, 1);
+    plugin->descriptor = descriptor;
+    plugin->file = g_strdup_printf("(built-in %s)", descriptor->name ? descriptor->name : "?");
+    return instantiate(plugin, config, (cp_plugin_kind_t)descriptor->kind,
+                       descriptor->name ? descriptor->name : "", error);
+}
+
 void plugin_unload(plugin_t *plugin)
 {
     if (!plugin)
@@ -277,7 +301,8 @@ void plugin_unload(plugin_t *plugin)
         plugin->descriptor->fini(plugin->state);
     if (plugin->module)
         lt_dlclose(plugin->module);
-    lt_dlexit();
+    if (plugin->uses_ltdl)
+        lt_dlexit();
     g_free(plugin->file);
     g_free(plugin->host.origin);
     g_free(plugin->host.group);

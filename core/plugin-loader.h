@@ -33,6 +33,12 @@ typedef struct plugin plugin_t;
 plugin_t *plugin_load(const config_t *config, cp_plugin_kind_t kind, const char *name,
                       GError **error);
 
+/* Instantiates a plugin linked into the program (tests use it for fakes),
+ * with the same checks and configuration as plugin_load().  DESCRIPTOR is
+ * borrowed and must outlive the instance. */
+plugin_t *plugin_new_builtin(const config_t *config, const cp_plugin_descriptor_t *descriptor,
+                             GError **error);
+
 /* Runs fini() and closes the module.  NULL is allowed. */
 void plugin_unload(plugin_t *plugin);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(plugin_t, plugin_unload)

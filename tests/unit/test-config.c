@@ -1,0 +1,178 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+#include "unit-helpers.h"
+
+/* Loads TEXT as a config file; returns the config or NULL and *MESSAGE
+ * (g_free it) with the error line, whose file name is replaced by "FILE". */
+static config_t *load_text(const char *text, char **message)
+{
+    g_autofree char *path = write_temp_file(text);
+    GError *error = NULL;
+    config_t *config = config_load(path, &error);
+    *message = NULL;
+    if (error) {
+        GString *line = g_string_new(error->message);
+        g_string_replace(line, path, "FILE", 0);
+        *message = g_string_free(line, FALSE);
+        g_error_free(error);
+    }
+    g_unlink(path);
+    return config;
+}
+
+static void assert_error(const char *text, const char *expected)
+{
+    g_autofree char *message = NULL;
+    config_t *config = load_text(text, &message);
+    assert_null(config);
+    assert_non_null(message);
+    if (strcmp(message, expected) != 0)
+        fail_msg("expected \"%s\", got \"%s\"", expected, message);
+}
+
+static void config_load__reads_every_key(void **state)
+{
+    (void)state;
+    g_autofree char *message = NULL;
+    g_autoptr(config_t) config = load_text(VALID_CONFIG "[plugins]\npath = /a: /b/c ::\n"
+                                                        "[encoding:hmac]\nkey_file = /k\n",
+                                           &message);
+    assert_non_null(config);
+    assert_string_equal(config->domain, "proxy.example.org");
+    assert_string_equal(config->secret, "s3cret");
+    assert_string_equal(config->server, "127.0.0.1");
+    assert_int_equal(config->port, 5347);
+    assert_string_equal(config->target, "service@example.org");
+    assert_string_equal(config->dispatch, "random");
+    assert_string_equal(config->encoding, "hmac");
+    assert_int_equal(config->request_timeout, 30);
+    assert_int_equal(g_strv_length(config->plugin_path), 2);
+    assert_string_equal(config->plugin_path[0], "/a");
+    assert_string_equal(config->plugin_path[1], "/b/c");
+}
+
+static void config_load__applies_defaults(void **state)
+{
+    (void)state;
+    g_autofree char *message = NULL;
+    g_autoptr(config_t) config = load_text("[component]\ndomain = p.example\nsecret = x\n"
+                                           "[proxy]\ntarget = a@example\n",
+                                           &message);
+    assert_non_null(config);
+    assert_string_equal(config->server, "127.0.0.1");
+    assert_int_equal(config->port, CONFIG_DEFAULT_PORT);
+    assert_string_equal(config->dispatch, CONFIG_DEFAULT_DISPATCH);
+    assert_string_equal(config->encoding, CONFIG_DEFAULT_ENCODING);
+    assert_int_equal(config->request_timeout, CONFIG_DEFAULT_REQUEST_TIMEOUT);
+    assert_int_equal(g_strv_length(config->plugin_path), 0);
+}
+
+static void config_load__names_a_missing_file(void **state)
+{
+    (void)state;
+    g_autoptr(GError) error = NULL;
+    assert_null(config_load("/nonexistent/client-proxy.conf", &error));
+    assert_string_equal(error->message, "/nonexistent/client-proxy.conf: no such file");
+}
+
+static void config_load__names_a_file_that_is_not_a_keyfile(void **state)
+{
+    (void)state;
+    g_autofree char *message = NULL;
+    assert_null(load_text("this is not = a keyfile\n", &message));
+    assert_true(g_str_has_prefix(message, "FILE: "));
+}
+
+static void config_load__names_group_and_key_of_a_missing_key(void **state)
+{
+    (void)state;
+    assert_error("[component]\ndomain = p.example\n[proxy]\ntarget = a@example\n",
+                 "FILE: [component] secret: required key is missing");
+    assert_error("[component]\ndomain = p.example\nsecret = x\n[proxy]\n",
+                 "FILE: [proxy] target: required key is missing");
+}
+
+static void config_load__names_a_missing_group(void **state)
+{
+    (void)state;
+    assert_error("[component]\ndomain = p.example\nsecret = x\n",
+                 "FILE: [proxy]: required group is missing");
+}
+
+static void config_load__rejects_malformed_values(void **state)
+{
+    (void)state;
+    assert_error("[component]\ndomain = p.example\nsecret = x\nport = 70000\n"
+                 "[proxy]\ntarget = a@example\n",
+                 "FILE: [component] port: expected a whole number from 1 to 65535, got \"70000\"");
+    assert_error("[component]\ndomain = p.example\nsecret = x\nport = fifty\n"
+                 "[proxy]\ntarget = a@example\n",
+                 "FILE: [component] port: expected a whole number from 1 to 65535, got \"fifty\"");
+    assert_error("[component]\ndomain = p.example\nsecret = x\n"
+                 "[proxy]\ntarget = a@example\nrequest_timeout = 0\n",
+                 "FILE: [proxy] request_timeout: expected a whole number from 1 to 3600, got \"0\"");
+    assert_error("[component]\ndomain = p.example\nsecret = \n[proxy]\ntarget = a@example\n",
+                 "FILE: [component] secret: must not be empty");
+    assert_error("[component]\ndomain = user@p.example\nsecret = x\n[proxy]\ntarget = a@example\n",
+                 "FILE: [component] domain: \"user@p.example\" is not a domain name");
+}
+
+static void config_load__rejects_a_target_that_is_not_a_bare_jid(void **state)
+{
+    (void)state;
+    assert_error("[component]\ndomain = p.example\nsecret = x\n[proxy]\ntarget = example.org\n",
+                 "FILE: [proxy] target: \"example.org\" is not a bare JID (user@domain)");
+    assert_error("[component]\ndomain = p.example\nsecret = x\n[proxy]\ntarget = a@example/res\n",
+                 "FILE: [proxy] target: \"a@example/res\" is not a bare JID (user@domain)");
+}
+
+static void config_load__rejects_plugin_names_that_leave_the_plugin_directory(void **state)
+{
+    (void)state;
+    assert_error("[component]\ndomain = p.example\nsecret = x\n"
+                 "[proxy]\ntarget = a@example\nencoding = ../../tmp/evil\n",
+                 "FILE: [proxy] encoding: \"../../tmp/evil\" is not a plugin name (letters, "
+                 "digits, '-' and '_')");
+}
+
+static void config_load__rejects_unknown_keys_and_groups(void **state)
+{
+    (void)state;
+    assert_error(VALID_CONFIG "request_timout = 5\n", "FILE: [proxy] request_timout: unknown key");
+    assert_error(VALID_CONFIG "[logging]\nlevel = debug\n", "FILE: [logging]: unknown group");
+}
+
+static void config_load__leaves_plugin_groups_to_plugins(void **state)
+{
+    (void)state;
+    g_autofree char *message = NULL;
+    g_autoptr(config_t) config = load_text(VALID_CONFIG "[encoding:other]\nanything = 1\n"
+                                                        "[dispatch:mine]\nweights = 1;2\n",
+                                           &message);
+    assert_non_null(config);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(config_load__reads_every_key),
+        cmocka_unit_test(config_load__applies_defaults),
+        cmocka_unit_test(config_load__names_a_missing_file),
+        cmocka_unit_test(config_load__names_a_file_that_is_not_a_keyfile),
+        cmocka_unit_test(config_load__names_group_and_key_of_a_missing_key),
+        cmocka_unit_test(config_load__names_a_missing_group),
+        cmocka_unit_test(config_load__rejects_malformed_values),
+        cmocka_unit_test(config_load__rejects_a_target_that_is_not_a_bare_jid),
+        cmocka_unit_test(config_load__rejects_plugin_names_that_leave_the_plugin_directory),
+        cmocka_unit_test(config_load__rejects_unknown_keys_and_groups),
+        cmocka_unit_test(config_load__leaves_plugin_groups_to_plugins),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

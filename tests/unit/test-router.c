@@ -1,0 +1,599 @@
+/* The router, with libstrophe's network side replaced at the send seam and
+ * both plugin kinds replaced by recording fakes. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+#include "plugin-loader.h"
+#include "router.h"
+#include "unit-helpers.h"
+
+#define DOMAIN "proxy.example.org"
+#define TARGET "service@example.org"
+#define ALICE "alice@example.org/phone"
+#define STANZAS_NS "urn:ietf:params:xml:ns:xmpp-stanzas"
+
+/* ---- Fake plugins -------------------------------------------------------- */
+
+static struct {
+    const char *preferred;   /* choose this resource when it is a candidate */
+    bool decline;
+    int online, offline;     /* resource_online/offline calls */
+    size_t last_n;           /* candidates seen by the last select() */
+} dispatch_fake;
+
+static int fake_select(void *state, const cp_dispatch_request_t *request,
+                       const cp_resource_t *const *candidates, size_t n)
+{
+    (void)state;
+    (void)request;
+    dispatch_fake.last_n = n;
+    if (dispatch_fake.decline)
+        return CP_EDECLINE;
+    for (size_t i = 0; dispatch_fake.preferred && i < n; i++)
+        if (strcmp(candidates[i]->name, dispatch_fake.preferred) == 0)
+            return (int)i;
+    return 0;
+}
+
+static void fake_online(void *state, const cp_resource_t *resource)
+{
+    (void)state;
+    (void)resource;
+    dispatch_fake.online++;
+}
+
+static void fake_offline(void *state, const cp_resource_t *resource)
+{
+    (void)state;
+    (void)resource;
+    dispatch_fake.offline++;
+}
+
+static const cp_dispatch_ops_t fake_dispatch_ops = {
+    .size = sizeof(cp_dispatch_ops_t),
+    .select = fake_select,
+    .resource_online = fake_online,
+    .resource_offline = fake_offline,
+};
+
+/* Tokens t1, t2, ... mapped to JIDs, so tests know what the router sends. */
+static struct {
+    GHashTable *tokens; /* token -> jid */
+    int issued;
+    int forgotten;
+    bool fail_encode;
+} jat_fake;
+
+static int fake_encode(void *state, const char *jid, int64_t expires, char *token, size_t size)
+{
+    (void)state;
+    (void)expires;
+    if (jat_fake.fail_encode)
+        return CP_ETOOLONG;
+    snprintf(token, size, "t%d", ++jat_fake.issued);
+    g_hash_table_insert(jat_fake.tokens, g_strdup(token), g_strdup(jid));
+    return CP_OK;
+}
+
+static int fake_decode(void *state, const char *token, char *jid, size_t size)
+{
+    (void)state;
+    const char *found = g_hash_table_lookup(jat_fake.tokens, token);
+    if (!found)
+        return CP_EBADTOKEN;
+    g_strlcpy(jid, found, size);
+    return CP_OK;
+}
+
+static void fake_forget(void *state, const char *token)
+{
+    (void)state;
+    if (g_hash_table_remove(jat_fake.tokens, token))
+        jat_fake.forgotten++;
+}
+
+static const cp_jat_ops_t fake_jat_ops = {
+    .size = sizeof(cp_jat_ops_t),
+    .encode = fake_encode,
+    .decode = fake_decode,
+    .forget = fake_forget,
+};
+
+static int fake_init(const cp_host_api_t *api, cp_host_t *host, void **state)
+{
+    (void)api;
+    (void)host;
+    *state = NULL;
+    return CP_OK;
+}
+
+static void fake_fini(void *state)
+{
+    (void)state;
+}
+
+static const cp_plugin_descriptor_t fake_dispatch = {
+    CP_PLUGIN_ABI_MAJOR, CP_PLUGIN_ABI_MINOR, CP_PLUGIN_DISPATCH, "fake", "test",
+    fake_init, fake_fini, &fake_dispatch_ops,
+};
+static const cp_plugin_descriptor_t fake_jat = {
+    CP_PLUGIN_ABI_MAJOR, CP_PLUGIN_ABI_MINOR, CP_PLUGIN_JAT, "fake", "test",
+    fake_init, fake_fini, &fake_jat_ops,
+};
+
+/* ---- Fixture ------------------------------------------------------------- */
+
+typedef struct fixture {
+    xmpp_ctx_t *ctx;
+    config_t *config;
+    plugin_t *dispatch, *jat;
+    router_t *router;
+    GPtrArray *sent;          /* stanzas passed to the send seam */
+    int64_t last_deadline;    /* from the deadline callback */
+} fixture_t;
+
+static void record_send(xmpp_stanza_t *stanza, void *userdata)
+{
+    fixture_t *f = userdata;
+    g_ptr_array_add(f->sent, xmpp_stanza_copy(stanza));
+}
+
+static void record_deadline(int64_t deadline, void *userdata)
+{
+    fixture_t *f = userdata;
+    f->last_deadline = deadline;
+}
+
+static void release(gpointer stanza)
+{
+    xmpp_stanza_release(stanza);
+}
+
+static int setup(void **state)
+{
+    fixture_t *f = g_new0(fixture_t, 1);
+    memset(&dispatch_fake, 0, sizeof dispatch_fake);
+    memset(&jat_fake, 0, sizeof jat_fake);
+    jat_fake.tokens = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+
+    xmpp_initialize();
+    f->ctx = xmpp_ctx_new(NULL, NULL);
+    g_autofree char *path = write_temp_file(
+        "[component]\ndomain = " DOMAIN "\nsecret = s\n[proxy]\ntarget = " TARGET "\n"
+        "request_timeout = 30\n");
+    f->config = config_load(path, NULL);
+    g_unlink(path);
+    assert_non_null(f->config);
+    f->dispatch = plugin_new_builtin(f->config, &fake_dispatch, NULL);
+    f->jat = plugin_new_builtin(f->config, &fake_jat, NULL);
+    assert_non_null(f->dispatch);
+    assert_non_null(f->jat);
+    f->sent = g_ptr_array_new_with_free_func(release);
+    const router_callbacks_t callbacks = {record_send, record_deadline, f};
+    f->router = router_new(f->ctx, f->config, f->dispatch, f->jat, &callbacks);
+    router_connected(f->router);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture_t *f = *state;
+    router_free(f->router);
+    plugin_unload(f->jat);
+    plugin_unload(f->dispatch);
+    config_free(f->config);
+    g_ptr_array_free(f->sent, TRUE);
+    xmpp_ctx_free(f->ctx);
+    xmpp_shutdown();
+    g_hash_table_destroy(jat_fake.tokens);
+    g_free(f);
+    return 0;
+}
+
+/* Feeds the router one stanza written as XML (printf-style). */
+static void receive(fixture_t *f, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+static void receive(fixture_t *f, const char *fmt, ...)
+{
+    va_list args;
+    va_start(args, fmt);
+    g_autofree char *xml = g_strdup_vprintf(fmt, args);
+    va_end(args);
+    xmpp_stanza_t *stanza = xmpp_stanza_new_from_string(f->ctx, xml);
+    assert_non_null(stanza);
+    router_handle(f->router, stanza);
+    xmpp_stanza_release(stanza);
+}
+
+static void online(fixture_t *f, const char *resource)
+{
+    receive(f, "<presence from='" TARGET "/%s' to='" DOMAIN "'/>", resource);
+}
+
+static void clear_sent(fixture_t *f)
+{
+    g_ptr_array_set_size(f->sent, 0);
+}
+
+static xmpp_stanza_t *only_sent(fixture_t *f)
+{
+    assert_int_equal(f->sent->len, 1);
+    return f->sent->pdata[0];
+}
+
+static void assert_attr(xmpp_stanza_t *stanza, const char *name, const char *expected)
+{
+    const char *value = xmpp_stanza_get_attribute(stanza, name);
+    if (!expected) {
+        if (value)
+            fail_msg("attribute %s is \"%s\", expected none", name, value);
+        return;
+    }
+    if (!value || strcmp(value, expected) != 0)
+        fail_msg("attribute %s is \"%s\", expected \"%s\"", name, value ? value : "(none)",
+                 expected);
+}
+
+static void assert_error(xmpp_stanza_t *stanza, const char *name, const char *to, const char *id,
+                         const char *type, const char *condition)
+{
+    assert_string_equal(xmpp_stanza_get_name(stanza), name);
+    assert_attr(stanza, "type", "error");
+    assert_attr(stanza, "from", DOMAIN);
+    assert_attr(stanza, "to", to);
+    assert_attr(stanza, "id", id);
+    xmpp_stanza_t *error = xmpp_stanza_get_child_by_name(stanza, "error");
+    assert_non_null(error);
+    assert_attr(error, "type", type);
+    xmpp_stanza_t *cond = xmpp_stanza_get_child_by_name_and_ns(error, condition, STANZAS_NS);
+    if (!cond)
+        fail_msg("error has no <%s/>", condition);
+}
+
+/* Sends a ping from ALICE with ID and returns the forwarded stanza. */
+static xmpp_stanza_t *request(fixture_t *f, const char *id)
+{
+    clear_sent(f);
+    receive(f,
+            "<iq type='get' id='%s' from='" ALICE "' to='" DOMAIN "' xml:lang='en'>"
+            "<ping xmlns='urn:xmpp:ping'/></iq>",
+            id);
+    return only_sent(f);
+}
+
+/* ---- Tests --------------------------------------------------------------- */
+
+static void router_connected__probes_then_subscribes_then_announces(void **state)
+{
+    fixture_t *f = *state;
+    assert_int_equal(f->sent->len, 3);
+    assert_attr(f->sent->pdata[0], "type", "probe");
+    assert_attr(f->sent->pdata[1], "type", "subscribe");
+    assert_attr(f->sent->pdata[2], "type", NULL);
+    for (int i = 0; i < 3; i++) {
+        assert_attr(f->sent->pdata[i], "to", TARGET);
+        assert_attr(f->sent->pdata[i], "from", DOMAIN);
+    }
+}
+
+static void router__forwards_a_request_to_a_resource_from_the_token(void **state)
+{
+    fixture_t *f = *state;
+    online(f, "worker-1");
+    xmpp_stanza_t *forwarded = request(f, "q1");
+    assert_string_equal(xmpp_stanza_get_name(forwarded), "iq");
+    assert_attr(forwarded, "type", "get");
+    assert_attr(forwarded, "id", "q1");
+    assert_attr(forwarded, "to", TARGET "/worker-1");
+    assert_attr(forwarded, "from", DOMAIN "/t1");
+    assert_attr(forwarded, "lang", NULL);
+    assert_attr(forwarded, "xml:lang", NULL);
+    assert_non_null(xmpp_stanza_get_child_by_name_and_ns(forwarded, "ping", "urn:xmpp:ping"));
+    assert_int_equal(router_pending_count(f->router), 1);
+    assert_true(f->last_deadline > g_get_monotonic_time() + 29 * G_USEC_PER_SEC);
+}
+
+static void router__forwards_requests_to_any_resource_of_the_domain(void **state)
+{
+    fixture_t *f = *state;
+    online(f, "worker-1");
+    clear_sent(f);
+    receive(f, "<iq type='set' id='s1' from='" ALICE "' to='" DOMAIN "/anything'>"
+               "<q xmlns='urn:example'/></iq>");
+    assert_attr(only_sent(f), "to", TARGET "/worker-1");
+}
+
+static void router__routes_the_reply_to_the_sender_from_the_bare_domain(void **state)
+{
+    fixture_t *f = *state;
+    online(f, "worker-1");
+    request(f, "q1");
+    clear_sent(f);
+    receive(f, "<iq type='result' id='q1' from='" TARGET "/worker-1' to='" DOMAIN "/t1' "
+               "xml:lang='de'><answer xmlns='urn:example'>42</answer></iq>");
+    xmpp_stanza_t *reply = only_sent(f);
+    assert_attr(reply, "type", "result");
+    assert_attr(reply, "id", "q1");
+    assert_attr(reply, "to", ALICE);
+    assert_attr(reply, "from", DOMAIN);
+    assert_attr(reply, "lang", NULL);
+    assert_non_null(xmpp_stanza_get_child_by_name_and_ns(reply, "answer", "urn:example"));
+    assert_int_equal(router_pending_count(f->router), 0);
+    assert_int_equal(jat_fake.forgotten, 1);
+}
+
+static void router__routes_an_error_reply_too(void **state)
+{
+    fixture_t *f = *state;
+    online(f, "worker-1");
+    request(f, "q1");
+    clear_sent(f);
+    receive(f, "<iq type='error' id='q1' from='" TARGET "/worker-1' to='" DOMAIN "/t1'>"
+               "<error type='cancel'><item-not-found xmlns='" STANZAS_NS "'/></error></iq>");
+    assert_error(only_sent(f), "iq", ALICE, "q1", "cancel", "item-not-found");
+    assert_int_equal(router_pending_count(f->router), 0);
+}
+
+static void router__answers_service_unavailable_when_no_resource_is_online(void **state)
+{
+    fixture_t *f = *state;
+    xmpp_stanza_t *reply = request(f, "q1");
+    assert_error(reply, "iq", ALICE, "q1", "cancel", "service-unavailable");
+    assert_int_equal(router_pending_count(f->router), 0);
+}
+
+static void router__answers_service_unavailable_when_the_strategy_declines(void **state)
+{
+    fixture_t *f = *state;
+    online(f, "worker-1");
+    dispatch_fake.decline = true;
+    assert_error(request(f, "q1"), "iq", ALICE, "q1", "cancel", "service-unavailable");
+}
+
+static void router__answers_an_error_when_the_sender_cannot_be_encoded(void **state)
+{
+    fixture_t *f = *state;
+    online(f, "worker-1");
+    jat_fake.fail_encode = true;
+    assert_error(request(f, "q1"), "iq", ALICE, "q1", "cancel", "internal-server-error");
+    assert_int_equal(router_pending_count(f->router), 0);
+}
+
+static void router__fails_at_once_when_the_chosen_resource_goes_offline(void **state)
+{
+    fixture_t *f = *state;
+    online(f, "worker-1");
+    online(f, "worker-2");
+    dispatch_fake.preferred = "worker-2";
+    request(f, "q1");
+    clear_sent(f);
+    receive(f, "<presence type='unavailable' from='" TARGET "/worker-1' to='" DOMAIN "'/>");
+    assert_int_equal(f->sent->len, 0); /* not the resource that has it */
+    receive(f, "<presence type='unavailable' from='" TARGET "/worker-2' to='" DOMAIN "'/>");
+    assert_error(only_sent(f), "iq", ALICE, "q1", "cancel", "service-unavailable");
+    assert_int_equal(router_pending_count(f->router), 0);
+    assert_int_equal(router_resource_count(f->router), 0);
+    assert_int_equal(dispatch_fake.offline, 2);
+}
+
+static void router__times_out_and_then_drops_the_late_reply(void **state)
+{
+    fixture_t *f = *state;
+    online(f, "worker-1");
+    request(f, "q1");
+    clear_sent(f);
+    router_expire(f->router, g_get_monotonic_time() + 29 * G_USEC_PER_SEC);
+    assert_int_equal(f->sent->len, 0);
+    router_expire(f->router, g_get_monotonic_time() + 31 * G_USEC_PER_SEC);
+    assert_error(only_sent(f), "iq", ALICE, "q1", "wait", "remote-server-timeout");
+    assert_int_equal(router_next_deadline(f->router), -1);
+
+    clear_sent(f);
+    receive(f, "<iq type='result' id='q1' from='" TARGET "/worker-1' to='" DOMAIN "/t1'/>");
+    assert_int_equal(f->sent->len, 0);
+}
+
+static void router__drops_a_reply_with_a_forged_token(void **state)
+{
+    fixture_t *f = *state;
+    online(f, "worker-1");
+    request(f, "q1");
+    clear_sent(f);
+    receive(f, "<iq type='result' id='q1' from='" TARGET "/worker-1' to='" DOMAIN "/t99'/>");
+    receive(f, "<iq type='result' id='q1' from='" TARGET "/worker-1' to='" DOMAIN "'/>");
+    assert_int_equal(f->sent->len, 0);
+    assert_int_equal(router_pending_count(f->router), 1);
+}
+
+static void router__drops_a_reply_from_anyone_but_the_resource_asked(void **state)
+{
+    fixture_t *f = *state;
+    online(f, "worker-1");
+    online(f, "worker-2");
+    dispatch_fake.preferred = "worker-1";
+    request(f, "q1");
+    clear_sent(f);
+    receive(f, "<iq type='result' id='q1' from='mallory@example.org/x' to='" DOMAIN "/t1'/>");
+    receive(f, "<iq type='result' id='q1' from='" TARGET "' to='" DOMAIN "/t1'/>");
+    receive(f, "<iq type='result' id='q1' from='" TARGET "/worker-2' to='" DOMAIN "/t1'/>");
+    assert_int_equal(f->sent->len, 0);
+    assert_int_equal(router_pending_count(f->router), 1);
+}
+
+static void router__drops_a_reply_to_another_senders_token(void **state)
+{
+    fixture_t *f = *state;
+    online(f, "worker-1");
+    request(f, "q1");                        /* alice: token t1 */
+    clear_sent(f);
+    receive(f, "<iq type='get' id='b1' from='bob@example.org/pc' to='" DOMAIN "'>"
+               "<ping xmlns='urn:xmpp:ping'/></iq>"); /* bob: token t2 */
+    clear_sent(f);
+    /* A valid token, but not the one alice's request went out with. */
+    receive(f, "<iq type='result' id='q1' from='" TARGET "/worker-1' to='" DOMAIN "/t2'/>");
+    assert_int_equal(f->sent->len, 0);
+    assert_int_equal(router_pending_count(f->router), 2);
+}
+
+static void router__refuses_a_second_request_with_an_id_in_flight(void **state)
+{
+    fixture_t *f = *state;
+    online(f, "worker-1");
+    request(f, "q1");
+    jat_fake.issued = 0; /* the fake then issues t1 again, as raw would */
+    g_hash_table_remove_all(jat_fake.tokens);
+    assert_error(request(f, "q1"), "iq", ALICE, "q1", "modify", "bad-request");
+    assert_int_equal(router_pending_count(f->router), 1);
+}
+
+static void router__refuses_malformed_requests(void **state)
+{
+    fixture_t *f = *state;
+    online(f, "worker-1");
+    clear_sent(f);
+    receive(f, "<iq type='get' id='e1' from='" ALICE "' to='" DOMAIN "'/>");
+    assert_error(only_sent(f), "iq", ALICE, "e1", "modify", "bad-request");
+    clear_sent(f);
+    receive(f, "<iq type='fetch' id='e2' from='" ALICE "' to='" DOMAIN "'><x xmlns='y'/></iq>");
+    assert_error(only_sent(f), "iq", ALICE, "e2", "modify", "bad-request");
+    clear_sent(f);
+    receive(f, "<iq type='get' from='" ALICE "' to='" DOMAIN "'><x xmlns='y'/></iq>");
+    assert_error(only_sent(f), "iq", ALICE, NULL, "modify", "bad-request");
+    clear_sent(f);
+    receive(f, "<iq type='get' id='e3' to='" DOMAIN "'><x xmlns='y'/></iq>");
+    assert_int_equal(f->sent->len, 0); /* no sender: nobody to answer */
+    assert_int_equal(router_pending_count(f->router), 0);
+}
+
+static void router__answers_feature_not_implemented_to_the_targets_requests(void **state)
+{
+    fixture_t *f = *state;
+    online(f, "worker-1");
+    clear_sent(f);
+    receive(f, "<iq type='get' id='own' from='" TARGET "/worker-1' to='" DOMAIN "'>"
+               "<ping xmlns='urn:xmpp:ping'/></iq>");
+    assert_error(only_sent(f), "iq", TARGET "/worker-1", "own", "cancel",
+                 "feature-not-implemented");
+}
+
+static void router__answers_messages_but_never_message_errors(void **state)
+{
+    fixture_t *f = *state;
+    clear_sent(f);
+    receive(f, "<message id='m1' from='" ALICE "' to='" DOMAIN "'><body>hi</body></message>");
+    assert_error(only_sent(f), "message", ALICE, "m1", "cancel", "feature-not-implemented");
+    clear_sent(f);
+    receive(f, "<message type='error' id='m2' from='" ALICE "' to='" DOMAIN "'/>");
+    assert_int_equal(f->sent->len, 0);
+}
+
+static void router__tracks_presence_show_and_priority(void **state)
+{
+    fixture_t *f = *state;
+    receive(f, "<presence from='" TARGET "/w' to='" DOMAIN "'><show>dnd</show>"
+               "<priority>-5</priority></presence>");
+    assert_int_equal(router_resource_count(f->router), 1);
+    assert_int_equal(dispatch_fake.online, 1);
+    receive(f, "<presence from='" TARGET "/w' to='" DOMAIN "'><show>bogus</show></presence>");
+    assert_int_equal(router_resource_count(f->router), 1);
+    assert_int_equal(dispatch_fake.online, 1); /* an update, not a new resource */
+    receive(f, "<presence from='stranger@example.org/x' to='" DOMAIN "'/>");
+    assert_int_equal(router_resource_count(f->router), 1);
+}
+
+static void router__presence_error_clears_every_resource(void **state)
+{
+    fixture_t *f = *state;
+    online(f, "worker-1");
+    online(f, "worker-2");
+    request(f, "q1");
+    clear_sent(f);
+    receive(f, "<presence type='error' from='" TARGET "' to='" DOMAIN "'/>");
+    assert_error(only_sent(f), "iq", ALICE, "q1", "cancel", "service-unavailable");
+    assert_int_equal(router_resource_count(f->router), 0);
+}
+
+static void router__approves_the_targets_subscription_and_answers_its_probe(void **state)
+{
+    fixture_t *f = *state;
+    clear_sent(f);
+    receive(f, "<presence type='subscribe' from='" TARGET "' to='" DOMAIN "'/>");
+    assert_attr(only_sent(f), "type", "subscribed");
+    assert_attr(only_sent(f), "to", TARGET);
+    clear_sent(f);
+    receive(f, "<presence type='probe' from='" TARGET "' to='" DOMAIN "'/>");
+    assert_attr(only_sent(f), "type", NULL);
+    clear_sent(f);
+    receive(f, "<presence type='subscribe' from='mallory@example.org' to='" DOMAIN "'/>");
+    assert_int_equal(f->sent->len, 0);
+}
+
+static void router_shutdown__answers_every_request_then_says_goodbye(void **state)
+{
+    fixture_t *f = *state;
+    online(f, "worker-1");
+    request(f, "q1");
+    request(f, "q2");
+    clear_sent(f);
+    router_shutdown(f->router);
+    assert_int_equal(f->sent->len, 3);
+    assert_error(f->sent->pdata[0], "iq", ALICE, "q1", "cancel", "service-unavailable");
+    assert_error(f->sent->pdata[1], "iq", ALICE, "q2", "cancel", "service-unavailable");
+    assert_attr(f->sent->pdata[2], "type", "unavailable");
+    assert_int_equal(router_pending_count(f->router), 0);
+}
+
+static void router_disconnected__answers_in_flight_requests_once_reconnected(void **state)
+{
+    fixture_t *f = *state;
+    online(f, "worker-1");
+    request(f, "q1");
+    clear_sent(f);
+    router_disconnected(f->router);
+    assert_int_equal(f->sent->len, 0);
+    assert_int_equal(router_pending_count(f->router), 0);
+    assert_int_equal(router_resource_count(f->router), 0);
+
+    router_connected(f->router);
+    assert_int_equal(f->sent->len, 4);
+    assert_error(f->sent->pdata[0], "iq", ALICE, "q1", "wait", "remote-server-timeout");
+    assert_attr(f->sent->pdata[1], "type", "probe");
+}
+
+int main(void)
+{
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(router_connected__probes_then_subscribes_then_announces),
+        T(router__forwards_a_request_to_a_resource_from_the_token),
+        T(router__forwards_requests_to_any_resource_of_the_domain),
+        T(router__routes_the_reply_to_the_sender_from_the_bare_domain),
+        T(router__routes_an_error_reply_too),
+        T(router__answers_service_unavailable_when_no_resource_is_online),
+        T(router__answers_service_unavailable_when_the_strategy_declines),
+        T(router__answers_an_error_when_the_sender_cannot_be_encoded),
+        T(router__fails_at_once_when_the_chosen_resource_goes_offline),
+        T(router__times_out_and_then_drops_the_late_reply),
+        T(router__drops_a_reply_with_a_forged_token),
+        T(router__drops_a_reply_from_anyone_but_the_resource_asked),
+        T(router__drops_a_reply_to_another_senders_token),
+        T(router__refuses_a_second_request_with_an_id_in_flight),
+        T(router__refuses_malformed_requests),
+        T(router__answers_feature_not_implemented_to_the_targets_requests),
+        T(router__answers_messages_but_never_message_errors),
+        T(router__tracks_presence_show_and_priority),
+        T(router__presence_error_clears_every_resource),
+        T(router__approves_the_targets_subscription_and_answers_its_probe),
+        T(router_shutdown__answers_every_request_then_says_goodbye),
+        T(router_disconnected__answers_in_flight_requests_once_reconnected),
+    };
+#undef T
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
