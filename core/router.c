@@ -314,11 +314,12 @@ static void forward_request(router_t *router, xmpp_stanza_t *iq, const char *fro
     char to[CP_JID_MAX + 1], translated[CP_JID_MAX + 1];
     snprintf(to, sizeof to, "%s/%s", router->target, resource->info.name);
     snprintf(translated, sizeof translated, "%s/%s", router->domain, token);
+    /* FROM and ID point into IQ's attributes: use them before rewriting. */
+    log_debug("request %s from %s -> %s as %s", id, from, to, translated);
     xmpp_stanza_set_to(iq, to);
     xmpp_stanza_set_from(iq, translated);
     strip_lang(iq);
     emit(router, iq);
-    log_debug("request %s from %s -> %s as %s", id, from, to, translated);
 
     if (pending_earliest(router->pending) == entry)
         notify_deadline(router);
@@ -360,11 +361,12 @@ static void route_reply(router_t *router, xmpp_stanza_t *iq, const char *from, c
         return;
     }
 
+    /* FROM and TO point into IQ's attributes: use them before rewriting. */
+    log_debug("reply %s from %s -> %s", id, from, entry->sender);
     xmpp_stanza_set_to(iq, entry->sender);
     xmpp_stanza_set_from(iq, router->domain);
     strip_lang(iq);
     emit(router, iq);
-    log_debug("reply %s from %s -> %s", id, from, entry->sender);
     finish(router, entry, strcmp(type, "error") == 0,
            g_get_monotonic_time() - entry->sent_at);
 }

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "log.h"
 #include "plugin-loader.h"
 #include "router.h"
 #include "unit-helpers.h"
@@ -163,6 +164,8 @@ static int setup(void **state)
     memset(&jat_fake, 0, sizeof jat_fake);
     jat_fake.tokens = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 
+    /* Debug level, so that the log lines' reads of stanzas run too. */
+    log_set_level(CP_LOG_DEBUG);
     xmpp_initialize();
     f->ctx = xmpp_ctx_new(NULL, NULL);
     g_autofree char *path = write_temp_file(
