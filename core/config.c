@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fnmatch.h>
 #include <string.h>
 
 G_DEFINE_QUARK(client-proxy-config-error-quark, config_error)
@@ -8,7 +9,8 @@ G_DEFINE_QUARK(client-proxy-config-error-quark, config_error)
 /* The keys each of our groups accepts: a misspelt key is an error rather than
  * a setting silently ignored. */
 static const char *const component_keys[] = {"domain", "secret", "server", "port", NULL};
-static const char *const proxy_keys[] = {"target", "dispatch", "encoding", "request_timeout", NULL};
+static const char *const proxy_keys[] = {"target",          "dispatch",  "encoding",
+                                         "request_timeout", "resources", NULL};
 static const char *const plugins_keys[] = {"path", NULL};
 
 char *config_describe_error(const char *path, const char *group, const char *key,
@@ -158,6 +160,65 @@ static bool read_plugin_name(config_t *config, const char *key, const char *defa
     return true;
 }
 
+/* Returns why PATTERN is not a glob we accept, or NULL.  fnmatch() would
+ * take an unclosed '[' literally; an operator more likely forgot the ']'. */
+static const char *glob_problem(const char *pattern)
+{
+    if (!*pattern)
+        return "an empty pattern";
+    for (const char *p = pattern; *p; p++) {
+        if (*p == '\\' && p[1]) {
+            p++;
+        } else if (*p == '[') {
+            const char *close = strchr(p + 1 + (p[1] == ']'), ']');
+            if (!close)
+                return "'[' without ']'";
+            p = close;
+        } else if (*p == ']') {
+            return "']' without '['";
+        }
+    }
+    return NULL;
+}
+
+/* [proxy] resources: globs separated by ';', any of which a resource's name
+ * must match for it to receive requests. */
+static bool read_resource_filter(config_t *config, GError **error)
+{
+    const char *g = CONFIG_GROUP_PROXY;
+    if (!g_key_file_has_key(config->keyfile, g, "resources", NULL))
+        return true;
+    g_autofree char *text = read_string(config, g, "resources", NULL, error);
+    if (!text)
+        return false;
+    g_auto(GStrv) patterns = g_strsplit(text, ";", -1);
+    GPtrArray *kept = g_ptr_array_new_with_free_func(g_free);
+    for (char **pattern = patterns; *pattern; pattern++) {
+        g_strstrip(*pattern);
+        const char *problem = glob_problem(*pattern);
+        if (problem) {
+            set_error(error, config, CONFIG_ERROR_INVALID, g, "resources",
+                      "\"%s\" is not a valid pattern: %s", *pattern, problem);
+            g_ptr_array_free(kept, TRUE);
+            return false;
+        }
+        g_ptr_array_add(kept, g_strdup(*pattern));
+    }
+    g_ptr_array_add(kept, NULL);
+    config->resources = (char **)g_ptr_array_free(kept, FALSE);
+    return true;
+}
+
+bool config_resource_allowed(char *const *patterns, const char *resource)
+{
+    if (!patterns)
+        return true;
+    for (char *const *pattern = patterns; *pattern; pattern++)
+        if (fnmatch(*pattern, resource, 0) == 0)
+            return true;
+    return false;
+}
+
 static bool read_proxy(config_t *config, GError **error)
 {
     const char *g = CONFIG_GROUP_PROXY;
@@ -173,7 +234,8 @@ static bool read_proxy(config_t *config, GError **error)
     return read_plugin_name(config, "dispatch", CONFIG_DEFAULT_DISPATCH, &config->dispatch, error) &&
            read_plugin_name(config, "encoding", CONFIG_DEFAULT_ENCODING, &config->encoding, error) &&
            read_int(config, g, "request_timeout", CONFIG_DEFAULT_REQUEST_TIMEOUT, 1,
-                    CONFIG_MAX_REQUEST_TIMEOUT, &config->request_timeout, error);
+                    CONFIG_MAX_REQUEST_TIMEOUT, &config->request_timeout, error) &&
+           read_resource_filter(config, error);
 }
 
 static bool read_plugins(config_t *config, GError **error)
@@ -255,5 +317,6 @@ void config_free(config_t *config)
     g_free(config->dispatch);
     g_free(config->encoding);
     g_strfreev(config->plugin_path);
+    g_strfreev(config->resources);
     g_free(config);
 }

@@ -43,6 +43,8 @@ typedef struct config {
     char *dispatch;     /* plugin name: dispatch-<name>.so */
     char *encoding;     /* plugin name: jat-<name>.so */
     int request_timeout; /* seconds */
+    char **resources;   /* NULL-terminated globs a resource must match to get
+                           requests; NULL when every resource may */
 
     /* [plugins] */
     char **plugin_path; /* NULL-terminated; directories searched first */
@@ -55,6 +57,10 @@ config_t *config_load(const char *path, GError **error);
 
 void config_free(config_t *config);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(config_t, config_free)
+
+/* True when RESOURCE matches one of PATTERNS ([proxy] resources), or when
+ * PATTERNS is NULL (no filter). */
+bool config_resource_allowed(char *const *patterns, const char *resource);
 
 /* Prefixes one line of PATH/GROUP/KEY context to MESSAGE, for errors found
  * after loading (by plugins).  KEY may be NULL.  Returns a new string. */

@@ -19,6 +19,7 @@ struct router {
     char *domain;
     char *target;            /* bare JID of the implementing client */
     int request_timeout;     /* seconds */
+    char **resource_filter;  /* [proxy] resources, or NULL */
 
     plugin_t *dispatch;
     const cp_dispatch_ops_t *dispatch_ops;
@@ -27,6 +28,7 @@ struct router {
     router_callbacks_t callbacks;
 
     resource_set_t *resources;
+    GPtrArray *candidates;   /* resources that may take new requests, for dispatch */
     pending_table_t *pending;
     GPtrArray *held;         /* answers made while the stream was down, sent once it is up */
     bool connected;
@@ -162,6 +164,28 @@ static void notify_deadline(router_t *router)
 
 /* ---- Resources ----------------------------------------------------------- */
 
+/* Draining: a resource that says it is busy or away keeps answering what it
+ * has, but gets nothing new. */
+static bool is_draining(const resource_t *resource)
+{
+    return strcmp(resource->info.show, "dnd") == 0 || strcmp(resource->info.show, "xa") == 0;
+}
+
+/* Rebuilds the candidates after a presence change, so that placing a
+ * request does not filter every resource again. */
+static void refresh_candidates(router_t *router)
+{
+    size_t n;
+    const cp_resource_t *const *all = resources_all(router->resources, &n);
+    g_ptr_array_set_size(router->candidates, 0);
+    for (size_t i = 0; i < n; i++) {
+        resource_t *resource = (resource_t *)all[i];
+        if (!is_draining(resource) &&
+            config_resource_allowed(router->resource_filter, resource->info.name))
+            g_ptr_array_add(router->candidates, resource);
+    }
+}
+
 /* Fails what RESOURCE has in flight, tells the dispatch plugin, and forgets
  * the resource. */
 static void drop_resource(router_t *router, resource_t *resource, const char *type,
@@ -173,6 +197,7 @@ static void drop_resource(router_t *router, resource_t *resource, const char *ty
         router->dispatch_ops->resource_offline)
         router->dispatch_ops->resource_offline(plugin_state(router->dispatch), &resource->info);
     resources_remove(router->resources, resource);
+    refresh_candidates(router);
 }
 
 static void drop_all_resources(router_t *router, const char *type, const char *condition,
@@ -201,15 +226,25 @@ static void update_resource(router_t *router, xmpp_stanza_t *presence, const cha
     if (priority_text)
         g_ascii_string_to_signed(g_strstrip(priority_text), 10, -128, 127, &priority, NULL);
 
+    resource_t *before = resources_lookup(router->resources, name);
+    bool was_draining = before && is_draining(before);
     bool added;
     resource_t *resource = resources_update(router->resources, name, show, (int)priority, &added);
     if (added) {
         log_info("resource %s/%s is online", router->target, name);
+        if (!config_resource_allowed(router->resource_filter, name))
+            log_info("resource %s/%s does not match [proxy] resources: it gets no requests",
+                     router->target, name);
         if (CP_HAS_MEMBER(router->dispatch_ops, cp_dispatch_ops_t, resource_online) &&
             router->dispatch_ops->resource_online)
             router->dispatch_ops->resource_online(plugin_state(router->dispatch),
                                                   &resource->info);
     }
+    if (is_draining(resource) != was_draining)
+        log_info("resource %s/%s %s (show: %s)", router->target, name,
+                 was_draining ? "takes requests again" : "is draining: no new requests",
+                 *show ? show : "available");
+    refresh_candidates(router);
     xmpp_free(router->ctx, show_text);
     xmpp_free(router->ctx, priority_text);
 }
@@ -263,11 +298,13 @@ static void forward_request(router_t *router, xmpp_stanza_t *iq, const char *fro
         return;
     }
 
-    size_t n;
-    const cp_resource_t *const *candidates = resources_all(router->resources, &n);
+    size_t n = router->candidates->len;
+    const cp_resource_t *const *candidates = (const cp_resource_t *const *)router->candidates->pdata;
     if (n == 0) {
         send_error(router, "iq", from, id, "cancel", "service-unavailable",
-                   "no resource of the service is online");
+                   resources_count(router->resources) == 0
+                       ? "no resource of the service is online"
+                       : "no resource of the service takes requests now");
         return;
     }
     cp_dispatch_request_t request = {
@@ -443,12 +480,14 @@ router_t *router_new(xmpp_ctx_t *ctx, const config_t *config, plugin_t *dispatch
     router->domain = g_strdup(config->domain);
     router->target = g_strdup(config->target);
     router->request_timeout = config->request_timeout;
+    router->resource_filter = g_strdupv(config->resources);
     router->dispatch = dispatch;
     router->dispatch_ops = plugin_ops(dispatch);
     router->jat = jat;
     router->jat_ops = plugin_ops(jat);
     router->callbacks = *callbacks;
     router->resources = resources_new();
+    router->candidates = g_ptr_array_new();
     router->pending = pending_new();
     router->held = g_ptr_array_new_with_free_func(release_stanza);
     return router;
@@ -463,7 +502,9 @@ void router_free(router_t *router)
     drop_all_resources(router, "cancel", "service-unavailable", "client-proxy stopped");
     g_ptr_array_free(router->held, TRUE);
     pending_free(router->pending);
+    g_ptr_array_free(router->candidates, TRUE);
     resources_free(router->resources);
+    g_strfreev(router->resource_filter);
     g_free(router->domain);
     g_free(router->target);
     g_free(router);

@@ -149,6 +149,32 @@ static void config_load__rejects_unknown_keys_and_groups(void **state)
     assert_error(VALID_CONFIG "[logging]\nlevel = debug\n", "FILE: [logging]: unknown group");
 }
 
+static void config_load__reads_the_resource_filter(void **state)
+{
+    (void)state;
+    g_autofree char *message = NULL;
+    g_autoptr(config_t) config = load_text(VALID_CONFIG "resources = worker-* ; [ab]ackup-?\n",
+                                           &message);
+    assert_non_null(config);
+    assert_int_equal(g_strv_length(config->resources), 2);
+    assert_true(config_resource_allowed(config->resources, "worker-1"));
+    assert_true(config_resource_allowed(config->resources, "backup-7"));
+    assert_false(config_resource_allowed(config->resources, "backup-10"));
+    assert_false(config_resource_allowed(config->resources, "gajim"));
+    assert_true(config_resource_allowed(NULL, "anything"));
+}
+
+static void config_load__rejects_a_bad_glob(void **state)
+{
+    (void)state;
+    assert_error(VALID_CONFIG "resources = worker-[12\n",
+                 "FILE: [proxy] resources: \"worker-[12\" is not a valid pattern: '[' without ']'");
+    assert_error(VALID_CONFIG "resources = worker-*;;\n",
+                 "FILE: [proxy] resources: \"\" is not a valid pattern: an empty pattern");
+    assert_error(VALID_CONFIG "resources = a]\n",
+                 "FILE: [proxy] resources: \"a]\" is not a valid pattern: ']' without '['");
+}
+
 static void config_load__leaves_plugin_groups_to_plugins(void **state)
 {
     (void)state;
@@ -172,6 +198,8 @@ int main(void)
         cmocka_unit_test(config_load__rejects_a_target_that_is_not_a_bare_jid),
         cmocka_unit_test(config_load__rejects_plugin_names_that_leave_the_plugin_directory),
         cmocka_unit_test(config_load__rejects_unknown_keys_and_groups),
+        cmocka_unit_test(config_load__reads_the_resource_filter),
+        cmocka_unit_test(config_load__rejects_a_bad_glob),
         cmocka_unit_test(config_load__leaves_plugin_groups_to_plugins),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

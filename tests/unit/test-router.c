@@ -157,6 +157,9 @@ static void release(gpointer stanza)
     xmpp_stanza_release(stanza);
 }
 
+/* Extra [proxy] lines for the next setup(). */
+static const char *extra_proxy_config = "";
+
 static int setup(void **state)
 {
     fixture_t *f = g_new0(fixture_t, 1);
@@ -168,9 +171,10 @@ static int setup(void **state)
     log_set_level(CP_LOG_DEBUG);
     xmpp_initialize();
     f->ctx = xmpp_ctx_new(NULL, NULL);
-    g_autofree char *path = write_temp_file(
+    g_autofree char *text = g_strdup_printf(
         "[component]\ndomain = " DOMAIN "\nsecret = s\n[proxy]\ntarget = " TARGET "\n"
-        "request_timeout = 30\n");
+        "request_timeout = 30\n%s", extra_proxy_config);
+    g_autofree char *path = write_temp_file(text);
     f->config = config_load(path, NULL);
     g_unlink(path);
     assert_non_null(f->config);
@@ -570,6 +574,55 @@ static void router_disconnected__answers_in_flight_requests_once_reconnected(voi
     assert_attr(f->sent->pdata[1], "type", "probe");
 }
 
+static void router__never_offers_a_draining_resource(void **state)
+{
+    fixture_t *f = *state;
+    online(f, "worker-1");
+    online(f, "worker-2");
+    dispatch_fake.preferred = "worker-2";
+    request(f, "q1"); /* worker-2 has a request in flight */
+    receive(f, "<presence from='" TARGET "/worker-2' to='" DOMAIN "'><show>dnd</show></presence>");
+    for (int i = 0; i < 5; i++) {
+        g_autofree char *id = g_strdup_printf("n%d", i);
+        assert_attr(request(f, id), "to", TARGET "/worker-1");
+        assert_int_equal(dispatch_fake.last_n, 1);
+    }
+    /* Its reply to what it had is still routed. */
+    clear_sent(f);
+    receive(f, "<iq type='result' id='q1' from='" TARGET "/worker-2' to='" DOMAIN "/t1'/>");
+    assert_attr(only_sent(f), "to", ALICE);
+
+    receive(f, "<presence from='" TARGET "/worker-1' to='" DOMAIN "'><show>xa</show></presence>");
+    assert_error(request(f, "none"), "iq", ALICE, "none", "cancel", "service-unavailable");
+    receive(f, "<presence from='" TARGET "/worker-2' to='" DOMAIN "'><show>away</show></presence>");
+    assert_attr(request(f, "back"), "to", TARGET "/worker-2");
+}
+
+static int setup_with_filter(void **state)
+{
+    extra_proxy_config = "resources = worker-*;backup\n";
+    int status = setup(state);
+    extra_proxy_config = "";
+    return status;
+}
+
+static void router__offers_only_resources_that_match_the_filter(void **state)
+{
+    fixture_t *f = *state;
+    online(f, "gajim");
+    online(f, "backup-1");
+    assert_error(request(f, "q0"), "iq", ALICE, "q0", "cancel", "service-unavailable");
+    online(f, "worker-7");
+    online(f, "backup");
+    for (int i = 0; i < 4; i++) {
+        g_autofree char *id = g_strdup_printf("q%d", i + 1);
+        request(f, id);
+        assert_int_equal(dispatch_fake.last_n, 2);
+    }
+    dispatch_fake.preferred = "backup";
+    assert_attr(request(f, "q9"), "to", TARGET "/backup");
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -596,6 +649,9 @@ int main(void)
         T(router__approves_the_targets_subscription_and_answers_its_probe),
         T(router_shutdown__answers_every_request_then_says_goodbye),
         T(router_disconnected__answers_in_flight_requests_once_reconnected),
+        T(router__never_offers_a_draining_resource),
+        cmocka_unit_test_setup_teardown(router__offers_only_resources_that_match_the_filter,
+                                        setup_with_filter, teardown),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
