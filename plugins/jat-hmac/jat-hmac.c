@@ -1,0 +1,197 @@
+/* jat-hmac: stateless, tamper-evident tokens.
+ *
+ *   token = base32( version || expires || mac || jid )
+ *     version  1 byte, 0x01
+ *     expires  4 bytes, unsigned seconds since the Unix epoch, big-endian
+ *     mac      the first 16 bytes of HMAC-SHA256(key, version || expires || jid)
+ *     jid      the sender's full JID, without a NUL
+ *
+ * The JID is readable by anyone who holds the token (it is only encoded),
+ * but a token cannot be forged or altered without the key, and it stops
+ * being accepted after its request's deadline.
+ *
+ * Configuration, group [encoding:hmac]:
+ *   key_file  path to a key file (see plugins/common/key-file.h).  Without
+ *             it a random key is made at start, and tokens issued before a
+ *             restart are refused after it. */
+#include <stdbool.h>
+#include <string.h>
+
+#include <glib.h>
+
+#include <client-proxy/plugin.h>
+
+#include "base32.h"
+#include "const-time.h"
+#include "key-file.h"
+
+#define HMAC_VERSION 0x01
+#define HMAC_EXPIRES_LEN 4
+#define HMAC_MAC_LEN 16
+#define HMAC_HEADER_LEN (1 + HMAC_EXPIRES_LEN + HMAC_MAC_LEN)
+/* The most bytes whose base32 still fits a resourcepart... */
+#define HMAC_TOKEN_BYTES_MAX (CP_TOKEN_MAX * 5 / 8)
+/* ...which leaves this much for the JID (618 bytes). */
+#define HMAC_JID_MAX (HMAC_TOKEN_BYTES_MAX - HMAC_HEADER_LEN)
+#define HMAC_RANDOM_KEY_LEN 32
+
+typedef struct hmac_state {
+    const cp_host_api_t *api; /* borrowed from the host until fini() */
+    cp_host_t *host;
+    pc_key_ring_t *keys;      /* owned; keys[0] signs, every key verifies */
+} hmac_state_t;
+
+/* Writes the truncated MAC of DATA[0..LEN) under KEY into MAC. */
+static void hmac_compute(const pc_key_t *key, const uint8_t *data, size_t len,
+                         uint8_t mac[HMAC_MAC_LEN])
+{
+    uint8_t digest[32];
+    gsize digest_len = sizeof digest;
+    GHmac *hmac = g_hmac_new(G_CHECKSUM_SHA256, key->bytes, key->len);
+
+    g_hmac_update(hmac, data, (gssize)len);
+    g_hmac_get_digest(hmac, digest, &digest_len);
+    g_hmac_unref(hmac);
+    memcpy(mac, digest, HMAC_MAC_LEN);
+    explicit_bzero(digest, sizeof digest);
+}
+
+/* Builds the MAC input, version || expires || jid, into BUF: the token's
+ * layout minus the MAC, so that both are filled from one place. */
+static size_t hmac_signed_data(uint8_t *buf, uint32_t expires, const uint8_t *jid, size_t jid_len)
+{
+    buf[0] = HMAC_VERSION;
+    buf[1] = (uint8_t)(expires >> 24);
+    buf[2] = (uint8_t)(expires >> 16);
+    buf[3] = (uint8_t)(expires >> 8);
+    buf[4] = (uint8_t)expires;
+    memcpy(buf + 1 + HMAC_EXPIRES_LEN, jid, jid_len);
+    return 1 + HMAC_EXPIRES_LEN + jid_len;
+}
+
+static int hmac_init(const cp_host_api_t *api, cp_host_t *host, void **state)
+{
+    const char *key_file = api->config_get(host, "key_file");
+    pc_key_ring_t *keys = NULL;
+
+    if (key_file != NULL) {
+        if (key_file[0] == '\0') {
+            api->config_error(host, "key_file", "is empty; give the path of a key file, "
+                              "or remove it to use a random key");
+            return CP_EINVAL;
+        }
+        char *error = NULL;
+        keys = pc_key_ring_load(key_file, &error);
+        if (keys == NULL) {
+            api->config_error(host, "key_file", "%s", error);
+            g_free(error);
+            return CP_EINVAL;
+        }
+        api->log(host, CP_LOG_INFO, "loaded %zu key(s) from %s", keys->count, key_file);
+    } else {
+        uint8_t random_key[HMAC_RANDOM_KEY_LEN];
+        if (api->random_bytes(host, random_key, sizeof random_key) != CP_OK) {
+            api->log(host, CP_LOG_ERROR, "cannot get random bytes for a key");
+            return CP_EFAIL;
+        }
+        keys = pc_key_ring_from_bytes(random_key, sizeof random_key);
+        explicit_bzero(random_key, sizeof random_key);
+        api->log(host, CP_LOG_WARNING,
+                 "no key_file configured: using a random key, so tokens will not "
+                 "survive a restart");
+    }
+
+    hmac_state_t *hmac = g_new0(hmac_state_t, 1);
+    hmac->api = api;
+    hmac->host = host;
+    hmac->keys = keys;
+    *state = hmac;
+    return CP_OK;
+}
+
+static void hmac_fini(void *state)
+{
+    hmac_state_t *hmac = state;
+    pc_key_ring_free(hmac->keys);
+    g_free(hmac);
+}
+
+static int hmac_encode(void *state, const char *jid, int64_t expires, char *token,
+                       size_t token_size)
+{
+    hmac_state_t *hmac = state;
+    uint8_t signed_data[1 + HMAC_EXPIRES_LEN + HMAC_JID_MAX];
+    uint8_t bytes[HMAC_TOKEN_BYTES_MAX];
+    size_t jid_len = strnlen(jid, HMAC_JID_MAX + 1);
+
+    if (jid_len == 0)
+        return CP_EFAIL;
+    if (jid_len > HMAC_JID_MAX || pc_base32_encoded_len(HMAC_HEADER_LEN + jid_len) >= token_size)
+        return CP_ETOOLONG;
+    /* Four unsigned bytes last until 2106.  A deadline out of that range is
+     * clamped: earlier than asked is allowed ("need not be accepted after"),
+     * and a negative one is already past. */
+    uint32_t expires32 = expires < 0 ? 0 : expires > UINT32_MAX ? UINT32_MAX : (uint32_t)expires;
+
+    size_t signed_len = hmac_signed_data(signed_data, expires32, (const uint8_t *)jid, jid_len);
+    memcpy(bytes, signed_data, 1 + HMAC_EXPIRES_LEN);
+    hmac_compute(&hmac->keys->keys[0], signed_data, signed_len, bytes + 1 + HMAC_EXPIRES_LEN);
+    memcpy(bytes + HMAC_HEADER_LEN, jid, jid_len);
+    pc_base32_encode(bytes, HMAC_HEADER_LEN + jid_len, token);
+    return CP_OK;
+}
+
+static int hmac_decode(void *state, const char *token, char *jid, size_t jid_size)
+{
+    hmac_state_t *hmac = state;
+    uint8_t bytes[HMAC_TOKEN_BYTES_MAX];
+    uint8_t signed_data[1 + HMAC_EXPIRES_LEN + HMAC_JID_MAX];
+    size_t token_len = strnlen(token, CP_TOKEN_MAX + 1);
+    size_t n = 0;
+
+    if (token_len > CP_TOKEN_MAX || !pc_base32_decode(token, token_len, bytes, sizeof bytes, &n))
+        return CP_EBADTOKEN;
+    if (n <= HMAC_HEADER_LEN || bytes[0] != HMAC_VERSION)
+        return CP_EBADTOKEN;
+
+    const uint8_t *mac = bytes + 1 + HMAC_EXPIRES_LEN;
+    const uint8_t *jid_bytes = bytes + HMAC_HEADER_LEN;
+    size_t jid_len = n - HMAC_HEADER_LEN;
+    uint32_t expires = (uint32_t)bytes[1] << 24 | (uint32_t)bytes[2] << 16 |
+                       (uint32_t)bytes[3] << 8 | bytes[4];
+    size_t signed_len = hmac_signed_data(signed_data, expires, jid_bytes, jid_len);
+
+    /* Try every key, even after a match, so that the time taken does not
+     * tell which key (if any) matched. */
+    bool genuine = false;
+    for (size_t i = 0; i < hmac->keys->count; i++) {
+        uint8_t expected[HMAC_MAC_LEN];
+        hmac_compute(&hmac->keys->keys[i], signed_data, signed_len, expected);
+        genuine |= pc_const_time_equal(expected, mac, HMAC_MAC_LEN);
+    }
+    if (!genuine)
+        return CP_EBADTOKEN;
+    /* Expiry only now: an unauthenticated deadline means nothing. */
+    if (g_get_real_time() / G_USEC_PER_SEC > (int64_t)expires)
+        return CP_EEXPIRED;
+    /* We never sign one, but a JID with a NUL would be cut short silently. */
+    if (memchr(jid_bytes, '\0', jid_len) != NULL)
+        return CP_EBADTOKEN;
+    if (jid_len >= jid_size)
+        return CP_ETOOLONG; /* the host broke its promise of CP_JID_MAX + 1 */
+    memcpy(jid, jid_bytes, jid_len);
+    jid[jid_len] = '\0';
+    return CP_OK;
+}
+
+static const cp_jat_ops_t hmac_ops = {
+    .size = sizeof(cp_jat_ops_t),
+    .encode = hmac_encode,
+    .decode = hmac_decode,
+    .forget = NULL,
+};
+
+CP_PLUGIN_DEFINE(CP_PLUGIN_JAT, "hmac",
+                 "token carries the sender's JID and deadline under an HMAC-SHA256: "
+                 "stateless and tamper-evident, not secret",
+                 hmac_init, hmac_fini, &hmac_ops);

@@ -1,0 +1,244 @@
+/* Unit tests for plugins/jat-opaque through its descriptor. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <glib.h>
+
+#include "fake-host.h"
+#include "jat-checks.h"
+
+#define TOKEN_LEN 26 /* base32 of 16 bytes */
+
+static int setup(void **state)
+{
+    *state = jat_fixture_new(NULL);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    jat_fixture_free(*state);
+    return 0;
+}
+
+static char *encode_ok(jat_fixture_t *fx, const char *jid, int64_t expires)
+{
+    char token[CP_TOKEN_MAX + 1];
+    int status = fx->ops->encode(fx->state, jid, expires, token, sizeof token);
+    if (status != CP_OK)
+        fail_msg("encode(\"%s\") returned %d", jid, status);
+    return g_strdup(token);
+}
+
+static int64_t in_an_hour(void)
+{
+    return fake_host_now() + 3600;
+}
+
+static int64_t a_minute_ago(void)
+{
+    return fake_host_now() - 60;
+}
+
+static void descriptor__names__opaque_jat_with_forget(void **unused)
+{
+    (void)unused;
+    assert_int_equal(cp_plugin_descriptor.kind, CP_PLUGIN_JAT);
+    assert_string_equal(cp_plugin_descriptor.name, "opaque");
+    assert_non_null(fake_host_jat_ops()->forget);
+}
+
+static void round_trip__keeps__unusual_jids_behind_26_base32_characters(void **state)
+{
+    jat_fixture_t *fx = *state;
+    for (size_t i = 0; jat_unusual_jids[i] != NULL; i++) {
+        char *token = jat_assert_round_trip(fx, jat_unusual_jids[i], in_an_hour());
+        jat_assert_base32_alphabet(token);
+        assert_int_equal(strlen(token), TOKEN_LEN);
+        g_free(token);
+    }
+}
+
+static void encode__hides__the_jid_behind_a_fresh_token_each_time(void **state)
+{
+    jat_fixture_t *fx = *state;
+    char *a = encode_ok(fx, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@example.org/r", in_an_hour());
+    char *b = encode_ok(fx, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@example.org/r", in_an_hour());
+    assert_string_not_equal(a, b);
+    assert_null(strstr(a, "aaaaa"));
+    assert_null(strstr(b, "aaaaa"));
+    g_free(a);
+    g_free(b);
+}
+
+static void round_trip__keeps__a_1023_byte_resource_and_the_longest_jid(void **state)
+{
+    jat_fixture_t *fx = *state;
+    char token[CP_TOKEN_MAX + 1];
+    char *jid = jat_jid_of_length(14 + 1023);
+    g_free(jat_assert_round_trip(fx, jid, in_an_hour()));
+    g_free(jid);
+
+    /* A 1023-byte resource of multi-byte characters. */
+    GString *wide = g_string_new("ü@bücher.example/");
+    for (int i = 0; i < 341; i++)
+        g_string_append(wide, "€"); /* 3 bytes each: 1023 */
+    g_free(jat_assert_round_trip(fx, wide->str, in_an_hour()));
+    g_string_free(wide, TRUE);
+
+    jid = jat_jid_of_length(CP_JID_MAX);
+    g_free(jat_assert_round_trip(fx, jid, in_an_hour()));
+    g_free(jid);
+    jid = jat_jid_of_length(CP_JID_MAX + 1);
+    assert_int_equal(fx->ops->encode(fx->state, jid, in_an_hour(), token, sizeof token), CP_ETOOLONG);
+    g_free(jid);
+}
+
+static void decode__refuses__unknown_and_altered_tokens(void **state)
+{
+    jat_fixture_t *fx = *state;
+    char *token = encode_ok(fx, "juliet@example.com/balcony", in_an_hour());
+    assert_int_equal(jat_decode_status(fx, "aaaaaaaaaaaaaaaaaaaaaaaaaa"), CP_EBADTOKEN);
+    assert_int_equal(jat_decode_status(fx, ""), CP_EBADTOKEN);
+    char *upper = g_ascii_strup(token, -1);
+    assert_int_equal(jat_decode_status(fx, upper), CP_EBADTOKEN);
+    char *longer = g_strdup_printf("%sa", token);
+    assert_int_equal(jat_decode_status(fx, longer), CP_EBADTOKEN);
+    char *shorter = g_strndup(token, TOKEN_LEN - 1);
+    assert_int_equal(jat_decode_status(fx, shorter), CP_EBADTOKEN);
+    for (size_t i = 0; i < TOKEN_LEN; i++) {
+        for (int bit = 0; bit < 8; bit++) {
+            token[i] ^= (char)(1 << bit);
+            if (jat_decode_status(fx, token) != CP_EBADTOKEN)
+                fail_msg("flip of bit %d of character %zu was not refused", bit, i);
+            token[i] ^= (char)(1 << bit);
+        }
+    }
+    assert_int_equal(jat_decode_status(fx, token), CP_OK);
+    g_free(upper);
+    g_free(longer);
+    g_free(shorter);
+    g_free(token);
+}
+
+static void decode__refuses__tokens_of_another_instance(void **state)
+{
+    jat_fixture_t *fx = *state;
+    jat_fixture_t *other = jat_fixture_new(NULL);
+    char *token = encode_ok(other, "juliet@example.com/balcony", in_an_hour());
+    assert_int_equal(jat_decode_status(fx, token), CP_EBADTOKEN);
+    assert_int_equal(jat_decode_status(other, token), CP_OK);
+    g_free(token);
+    jat_fixture_free(other);
+}
+
+static void decode__returns__eexpired_once_then_forgets_the_token(void **state)
+{
+    jat_fixture_t *fx = *state;
+    char *token = encode_ok(fx, "juliet@example.com/balcony", a_minute_ago());
+    assert_int_equal(jat_decode_status(fx, token), CP_EEXPIRED);
+    assert_int_equal(jat_decode_status(fx, token), CP_EBADTOKEN);
+    g_free(token);
+}
+
+static void forget__removes__the_token_and_only_it(void **state)
+{
+    jat_fixture_t *fx = *state;
+    char *kept = encode_ok(fx, "romeo@example.net/orchard", in_an_hour());
+    char *token = encode_ok(fx, "juliet@example.com/balcony", in_an_hour());
+    assert_int_equal(jat_decode_status(fx, token), CP_OK);
+    fx->ops->forget(fx->state, token);
+    assert_int_equal(jat_decode_status(fx, token), CP_EBADTOKEN);
+    fx->ops->forget(fx->state, token);                        /* twice is harmless */
+    fx->ops->forget(fx->state, "aaaaaaaaaaaaaaaaaaaaaaaaaa"); /* so is an unknown one */
+    fx->ops->forget(fx->state, "");
+    assert_int_equal(jat_decode_status(fx, kept), CP_OK);
+    g_free(kept);
+    g_free(token);
+}
+
+/* An expired entry nobody decodes or forgets is still dropped once the
+ * table grows: decoding it then says "unknown", not "expired". */
+static void encode__sweeps__expired_entries_as_the_table_grows(void **state)
+{
+    jat_fixture_t *fx = *state;
+    GPtrArray *live = g_ptr_array_new_with_free_func(g_free);
+    GPtrArray *dead = g_ptr_array_new_with_free_func(g_free);
+    for (int i = 0; i < 20; i++)
+        g_ptr_array_add(live, encode_ok(fx, "juliet@example.com/balcony", in_an_hour()));
+    for (int i = 0; i < 5000; i++)
+        g_ptr_array_add(dead, encode_ok(fx, "romeo@example.net/orchard", a_minute_ago()));
+
+    assert_true(fake_host_log_count(fx->host, CP_LOG_DEBUG, "swept") >= 10);
+    /* The first expired tokens were swept; the newest may still be there. */
+    for (guint i = 0; i < 100; i++)
+        assert_int_equal(jat_decode_status(fx, g_ptr_array_index(dead, i)), CP_EBADTOKEN);
+    assert_int_equal(jat_decode_status(fx, g_ptr_array_index(dead, dead->len - 1)), CP_EEXPIRED);
+    /* Live tokens survive every sweep. */
+    for (guint i = 0; i < live->len; i++)
+        assert_int_equal(jat_decode_status(fx, g_ptr_array_index(live, i)), CP_OK);
+    g_ptr_array_free(live, TRUE);
+    g_ptr_array_free(dead, TRUE);
+}
+
+/* Sweeps only free memory if they run while the table is small: every
+ * sweep found at most a bounded number of entries left. */
+static void encode__keeps__the_table_bounded_without_forget(void **state)
+{
+    jat_fixture_t *fx = *state;
+    for (int i = 0; i < 20000; i++) {
+        char *token = encode_ok(fx, "romeo@example.net/orchard", a_minute_ago());
+        g_free(token);
+    }
+    size_t sweeps = fake_host_log_count(fx->host, CP_LOG_DEBUG, "swept");
+    assert_true(sweeps >= 20000 / 128);
+    assert_int_equal(fake_host_log_count(fx->host, CP_LOG_DEBUG, ", 0 left"), sweeps);
+}
+
+static void encode__fails__without_random_bytes(void **unused)
+{
+    (void)unused;
+    cp_host_t *host = fake_host_new();
+    void *state = NULL;
+    char token[CP_TOKEN_MAX + 1];
+    assert_int_equal(fake_host_init_plugin(host, &state), CP_OK);
+    fake_host_break_random(host);
+    const cp_jat_ops_t *ops = fake_host_jat_ops();
+    assert_int_equal(ops->encode(state, "a@b/c", 0, token, sizeof token), CP_EFAIL);
+    assert_int_equal(fake_host_log_count(host, CP_LOG_ERROR, "random"), 1);
+    cp_plugin_descriptor.fini(state);
+    fake_host_free(host);
+}
+
+static void fini__frees__tokens_never_forgotten(void **unused)
+{
+    (void)unused;
+    /* Checked by valgrind and ASan: fini must free what is left. */
+    jat_fixture_t *fx = jat_fixture_new(NULL);
+    for (int i = 0; i < 10; i++)
+        g_free(encode_ok(fx, "juliet@example.com/balcony", in_an_hour()));
+    jat_fixture_free(fx);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(descriptor__names__opaque_jat_with_forget),
+        cmocka_unit_test_setup_teardown(round_trip__keeps__unusual_jids_behind_26_base32_characters, setup, teardown),
+        cmocka_unit_test_setup_teardown(encode__hides__the_jid_behind_a_fresh_token_each_time, setup, teardown),
+        cmocka_unit_test_setup_teardown(round_trip__keeps__a_1023_byte_resource_and_the_longest_jid, setup, teardown),
+        cmocka_unit_test_setup_teardown(decode__refuses__unknown_and_altered_tokens, setup, teardown),
+        cmocka_unit_test_setup_teardown(decode__refuses__tokens_of_another_instance, setup, teardown),
+        cmocka_unit_test_setup_teardown(decode__returns__eexpired_once_then_forgets_the_token, setup, teardown),
+        cmocka_unit_test_setup_teardown(forget__removes__the_token_and_only_it, setup, teardown),
+        cmocka_unit_test_setup_teardown(encode__sweeps__expired_entries_as_the_table_grows, setup, teardown),
+        cmocka_unit_test_setup_teardown(encode__keeps__the_table_bounded_without_forget, setup, teardown),
+        cmocka_unit_test(encode__fails__without_random_bytes),
+        cmocka_unit_test(fini__frees__tokens_never_forgotten),
+    };
+    return cmocka_run_group_tests_name("jat-opaque", tests, NULL, NULL);
+}
