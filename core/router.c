@@ -137,13 +137,20 @@ static xmpp_stanza_t *first_element_child(xmpp_stanza_t *stanza)
 
 /* ---- Requests in flight -------------------------------------------------- */
 
+/* Every token encode() made is forgotten exactly once, whatever happens to
+ * its request, so that stateful encodings never leak. */
+static void forget_token(router_t *router, const char *token)
+{
+    if (router->jat_ops->forget)
+        router->jat_ops->forget(plugin_state(router->jat), token);
+}
+
 /* Ends ENTRY: updates its resource's record and lets the encoding forget
  * the token.  FAILED and ELAPSED_US as for resources_record_outcome(). */
 static void finish(router_t *router, pending_t *entry, bool failed, int64_t elapsed_us)
 {
     resources_record_outcome(entry->resource, failed, elapsed_us);
-    if (router->jat_ops->forget)
-        router->jat_ops->forget(plugin_state(router->jat), entry->token);
+    forget_token(router, entry->token);
     pending_remove(router->pending, entry);
 }
 
@@ -331,6 +338,10 @@ static void forward_request(router_t *router, xmpp_stanza_t *iq, const char *fro
                                          sizeof token);
     size_t token_length = status == CP_OK ? strnlen(token, sizeof token) : 0;
     if (token_length == 0 || token_length > CP_TOKEN_MAX) {
+        if (status == CP_OK) { /* encoded, but unusable: let it go like any other */
+            token[CP_TOKEN_MAX] = '\0';
+            forget_token(router, token);
+        }
         log_warning("%s cannot encode %s (status %d)", plugin_file(router->jat), from, status);
         send_error(router, "iq", from, id, "cancel", "internal-server-error",
                    "the sender's address cannot be translated");
@@ -341,8 +352,7 @@ static void forward_request(router_t *router, xmpp_stanza_t *iq, const char *fro
     int64_t deadline = now + (int64_t)router->request_timeout * G_USEC_PER_SEC;
     pending_t *entry = pending_add(router->pending, token, id, from, resource, now, deadline);
     if (!entry) {
-        if (router->jat_ops->forget)
-            router->jat_ops->forget(plugin_state(router->jat), token);
+        forget_token(router, token);
         send_error(router, "iq", from, id, "modify", "bad-request",
                    "a request with this id is already in flight");
         return;

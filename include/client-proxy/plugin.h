@@ -15,7 +15,27 @@
  *   3. The ops are called any number of times between init() and fini().
  *   4. fini() once, after the last call into the ops.
  *
- * Threading: none.  The host calls every function from its one thread.
+ * Threading: none.  The host calls every function from its one thread, and
+ * never re-enters a plugin: no call starts before the previous one returned.
+ *
+ * What else the host guarantees:
+ *   - init() sees only the plugin's own configuration group; a plugin never
+ *     reads the operator's secrets.
+ *   - select() is called with at least one candidate.  The candidates are
+ *     the online resources that match the operator's [proxy] resources
+ *     filter and are not draining (presence show "dnd" or "xa").
+ *   - A cp_resource_t pointer stays the same from resource_online() to
+ *     resource_offline() for it; the candidates array itself is rebuilt
+ *     when presence changes, so never keep indices across calls.
+ *   - encode() and decode() get buffers of at least CP_TOKEN_MAX + 1 and
+ *     CP_JID_MAX + 1 bytes.  decode() is called only for replies that come
+ *     from a resource of the target; the token is still untrusted.
+ *   - Every token that encode() returned is passed to forget() exactly once,
+ *     when its request ends for whatever reason (reply, timeout, the
+ *     resource going offline, a disconnect, shutdown), or at once if the
+ *     host could not use it.
+ *   - fini() comes after the last call into the ops, also when client-proxy
+ *     stops with requests in flight.
  *
  * Ownership: every pointer the host passes in is borrowed and valid only for
  * the duration of the call, unless its documentation says otherwise.  A
