@@ -320,3 +320,62 @@ void config_free(config_t *config)
     g_strfreev(config->resources);
     g_free(config);
 }
+
+/* Returns the value of GROUP/KEY in CONFIG, stripped, or NULL. */
+static char *raw_value(const config_t *config, const char *group, const char *key)
+{
+    char *value = g_key_file_get_string(config->keyfile, group, key, NULL);
+    return value ? g_strstrip(value) : NULL;
+}
+
+static void add_key_changes(GPtrArray *changes, const config_t *old_config,
+                            const config_t *new_config, const char *group)
+{
+    g_auto(GStrv) old_keys = g_key_file_get_keys(old_config->keyfile, group, NULL, NULL);
+    g_auto(GStrv) new_keys = g_key_file_get_keys(new_config->keyfile, group, NULL, NULL);
+    GPtrArray *keys = g_ptr_array_new();
+    for (char **key = old_keys; key && *key; key++)
+        g_ptr_array_add(keys, *key);
+    for (char **key = new_keys; key && *key; key++)
+        if (!old_keys || !g_strv_contains((const char *const *)old_keys, *key))
+            g_ptr_array_add(keys, *key);
+
+    for (guint i = 0; i < keys->len; i++) {
+        const char *key = keys->pdata[i];
+        g_autofree char *before = raw_value(old_config, group, key);
+        g_autofree char *after = raw_value(new_config, group, key);
+        if (g_strcmp0(before, after) == 0)
+            continue;
+        bool secret = strcmp(group, CONFIG_GROUP_COMPONENT) == 0 && strcmp(key, "secret") == 0;
+        if (secret)
+            g_ptr_array_add(changes, g_strdup_printf("[%s] %s", group, key));
+        else
+            g_ptr_array_add(changes, g_strdup_printf("[%s] %s (%s -> %s)", group, key,
+                                                     before ? before : "unset",
+                                                     after ? after : "unset"));
+    }
+    g_ptr_array_free(keys, TRUE);
+}
+
+char **config_changes(const config_t *old_config, const config_t *new_config)
+{
+    GPtrArray *changes = g_ptr_array_new();
+    g_auto(GStrv) old_groups = g_key_file_get_groups(old_config->keyfile, NULL);
+    g_auto(GStrv) new_groups = g_key_file_get_groups(new_config->keyfile, NULL);
+    for (char **group = old_groups; *group; group++)
+        add_key_changes(changes, old_config, new_config, *group);
+    for (char **group = new_groups; *group; group++)
+        if (!g_strv_contains((const char *const *)old_groups, *group))
+            add_key_changes(changes, old_config, new_config, *group);
+    g_ptr_array_add(changes, NULL);
+    return (char **)g_ptr_array_free(changes, FALSE);
+}
+
+bool config_stream_changed(const config_t *old_config, const config_t *new_config)
+{
+    return strcmp(old_config->domain, new_config->domain) != 0 ||
+           strcmp(old_config->secret, new_config->secret) != 0 ||
+           strcmp(old_config->server, new_config->server) != 0 ||
+           old_config->port != new_config->port ||
+           g_ascii_strcasecmp(old_config->target, new_config->target) != 0;
+}

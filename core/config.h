@@ -62,6 +62,15 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(config_t, config_free)
  * PATTERNS is NULL (no filter). */
 bool config_resource_allowed(char *const *patterns, const char *resource);
 
+/* Lists what differs between OLD and NEW, one "[group] key" per change,
+ * with "(old -> new)" values except for [component] secret.  Returns a new
+ * GStrv, empty when nothing changed. */
+char **config_changes(const config_t *old_config, const config_t *new_config);
+
+/* True when OLD and NEW differ in [component], or in the target: a change
+ * that needs a new stream. */
+bool config_stream_changed(const config_t *old_config, const config_t *new_config);
+
 /* Prefixes one line of PATH/GROUP/KEY context to MESSAGE, for errors found
  * after loading (by plugins).  KEY may be NULL.  Returns a new string. */
 char *config_describe_error(const char *path, const char *group, const char *key,

@@ -429,6 +429,20 @@ bool connection_is_up(const connection_t *c)
     return c->up;
 }
 
+void connection_reconfigure(connection_t *c, const config_t *config)
+{
+    g_assert(xmpp_conn_is_disconnected(c->conn));
+    g_free(c->domain);
+    g_free(c->server);
+    c->domain = g_strdup(config->domain);
+    c->server = g_strdup(config->server);
+    c->port = (unsigned short)config->port;
+    xmpp_conn_set_jid(c->conn, config->domain);
+    xmpp_conn_set_pass(c->conn, config->secret);
+    c->closing = false;
+    c->backoff_ms = 0;
+}
+
 void connection_close(connection_t *c)
 {
     c->closing = true;

@@ -40,4 +40,8 @@ bool connection_is_up(const connection_t *connection);
  * closed callback follows (at once when the stream is already down). */
 void connection_close(connection_t *connection);
 
+/* After the closed callback: takes CONFIG's [component] settings (copied)
+ * for the next connection_start(). */
+void connection_reconfigure(connection_t *connection, const config_t *config);
+
 #endif

@@ -19,27 +19,14 @@ static gboolean verbose;
 static gboolean show_version;
 
 static const GOptionEntry options[] = {
-    {"config", 'c', 0, G_OPTION_ARG_FILENAME, &config_path, "Run with this configuration", "FILE"},
+    {"config", 'c', 0, G_OPTION_ARG_FILENAME, &config_path,
+     "Run with this configuration; SIGHUP re-reads it", "FILE"},
     {"check-config", 0, 0, G_OPTION_ARG_FILENAME, &check_path,
      "Validate FILE and load its plugins without connecting; exit 0 when good", "FILE"},
     {"verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, "Log every request (debug level)", NULL},
     {"version", 'V', 0, G_OPTION_ARG_NONE, &show_version, "Print the version and exit", NULL},
     {NULL, 0, 0, 0, NULL, NULL, NULL},
 };
-
-/* Loads the configuration at PATH and both plugins it names.  Returns false
- * after printing one line that names the file, the group and the key. */
-static bool load(const char *path, config_t **config, plugin_t **dispatch, plugin_t **jat)
-{
-    g_autoptr(GError) error = NULL;
-    if (!(*config = config_load(path, &error)) ||
-        !(*dispatch = plugin_load(*config, CP_PLUGIN_DISPATCH, (*config)->dispatch, &error)) ||
-        !(*jat = plugin_load(*config, CP_PLUGIN_JAT, (*config)->encoding, &error))) {
-        fprintf(stderr, "client-proxy: %s\n", error->message);
-        return false;
-    }
-    return true;
-}
 
 int main(int argc, char **argv)
 {
@@ -66,20 +53,19 @@ int main(int argc, char **argv)
     if (verbose)
         log_set_level(CP_LOG_DEBUG);
 
-    config_t *config = NULL;
-    plugin_t *dispatch = NULL, *jat = NULL;
+    proxy_setup_t setup;
+    const char *path = check_path ? check_path : config_path;
     int status = EXIT_CONFIG;
-    if (load(check_path ? check_path : config_path, &config, &dispatch, &jat)) {
-        if (check_path) {
-            printf("%s: valid (%s, %s)\n", check_path, plugin_file(dispatch), plugin_file(jat));
-            status = EXIT_SUCCESS;
-        } else {
-            status = proxy_run(config, dispatch, jat);
-        }
+    if (!proxy_setup_load(path, &setup, &error)) {
+        fprintf(stderr, "client-proxy: %s\n", error->message);
+    } else if (check_path) {
+        printf("%s: valid (%s, %s)\n", check_path, plugin_file(setup.dispatch),
+               plugin_file(setup.jat));
+        proxy_setup_clear(&setup);
+        status = EXIT_SUCCESS;
+    } else {
+        status = proxy_run(&setup);
     }
-    plugin_unload(jat);
-    plugin_unload(dispatch);
-    config_free(config);
     g_free(config_path);
     g_free(check_path);
     return status;

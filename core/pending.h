@@ -13,6 +13,9 @@ typedef struct pending {
     char *id;             /* the sender's id, kept unchanged */
     char *sender;         /* full JID that asked */
     resource_t *resource; /* where it went; owned by the resource set */
+    struct plugin *jat;   /* the encoding that made the token (a reference the
+                             router holds): it decodes the reply, even after
+                             a reload has put another in its place */
     int64_t sent_at;      /* monotonic µs */
     int64_t deadline;     /* monotonic µs */
     GList resource_link;  /* in resource->pending */

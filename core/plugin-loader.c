@@ -29,6 +29,7 @@ struct plugin {
     lt_dlhandle module;
     const cp_plugin_descriptor_t *descriptor;
     void *state;
+    int refs;
     bool initialised;
     bool uses_ltdl;        /* holds a reference on libltdl (lt_dlinit) */
     struct cp_host host;
@@ -259,6 +260,7 @@ static plugin_t *instantiate(plugin_t *plugin_in, const config_t *config, cp_plu
         return NULL;
     }
     plugin->initialised = true;
+    plugin->refs = 1;
     g_clear_pointer(&plugin->host.error_key, g_free);
     g_clear_pointer(&plugin->host.error_message, g_free);
     log_debug("loaded %s (%s)", plugin->file,
@@ -293,9 +295,15 @@ plugin_t *plugin_new_builtin(const config_t *config, const cp_plugin_descriptor_
                        descriptor->name ? descriptor->name : "", error);
 }
 
+plugin_t *plugin_ref(plugin_t *plugin)
+{
+    plugin->refs++;
+    return plugin;
+}
+
 void plugin_unload(plugin_t *plugin)
 {
-    if (!plugin)
+    if (!plugin || --plugin->refs > 0)
         return;
     if (plugin->initialised)
         plugin->descriptor->fini(plugin->state);
@@ -327,3 +335,4 @@ const char *plugin_file(const plugin_t *plugin)
 {
     return plugin->file;
 }
+

@@ -39,7 +39,12 @@ plugin_t *plugin_load(const config_t *config, cp_plugin_kind_t kind, const char 
 plugin_t *plugin_new_builtin(const config_t *config, const cp_plugin_descriptor_t *descriptor,
                              GError **error);
 
-/* Runs fini() and closes the module.  NULL is allowed. */
+/* Takes another reference on PLUGIN (requests in flight hold the encoding
+ * that made their token, across a reload).  Returns PLUGIN. */
+plugin_t *plugin_ref(plugin_t *plugin);
+
+/* Drops a reference; the last one runs fini() and closes the module.  NULL
+ * is allowed. */
 void plugin_unload(plugin_t *plugin);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(plugin_t, plugin_unload)
 

@@ -32,6 +32,7 @@ struct router {
     pending_table_t *pending;
     GPtrArray *held;         /* answers made while the stream was down, sent once it is up */
     bool connected;
+    bool paused;             /* draining before a new stream */
 };
 
 /* ---- JIDs ---------------------------------------------------------------
@@ -139,19 +140,22 @@ static xmpp_stanza_t *first_element_child(xmpp_stanza_t *stanza)
 
 /* Every token encode() made is forgotten exactly once, whatever happens to
  * its request, so that stateful encodings never leak. */
-static void forget_token(router_t *router, const char *token)
+static void forget_token(plugin_t *jat, const char *token)
 {
-    if (router->jat_ops->forget)
-        router->jat_ops->forget(plugin_state(router->jat), token);
+    const cp_jat_ops_t *ops = plugin_ops(jat);
+    if (CP_HAS_MEMBER(ops, cp_jat_ops_t, forget) && ops->forget)
+        ops->forget(plugin_state(jat), token);
 }
 
 /* Ends ENTRY: updates its resource's record and lets the encoding forget
  * the token.  FAILED and ELAPSED_US as for resources_record_outcome(). */
 static void finish(router_t *router, pending_t *entry, bool failed, int64_t elapsed_us)
 {
+    plugin_t *jat = entry->jat;
     resources_record_outcome(entry->resource, failed, elapsed_us);
-    forget_token(router, entry->token);
+    forget_token(jat, entry->token);
     pending_remove(router->pending, entry);
+    plugin_unload(jat); /* the last request of a replaced encoding releases it */
 }
 
 /* Answers ENTRY's sender with an error and ends it. */
@@ -305,6 +309,12 @@ static void forward_request(router_t *router, xmpp_stanza_t *iq, const char *fro
         return;
     }
 
+    if (router->paused) {
+        send_error(router, "iq", from, id, "wait", "service-unavailable",
+                   "client-proxy is reconnecting for a new configuration; retry shortly");
+        return;
+    }
+
     size_t n = router->candidates->len;
     const cp_resource_t *const *candidates = (const cp_resource_t *const *)router->candidates->pdata;
     if (n == 0) {
@@ -340,7 +350,7 @@ static void forward_request(router_t *router, xmpp_stanza_t *iq, const char *fro
     if (token_length == 0 || token_length > CP_TOKEN_MAX) {
         if (status == CP_OK) { /* encoded, but unusable: let it go like any other */
             token[CP_TOKEN_MAX] = '\0';
-            forget_token(router, token);
+            forget_token(router->jat, token);
         }
         log_warning("%s cannot encode %s (status %d)", plugin_file(router->jat), from, status);
         send_error(router, "iq", from, id, "cancel", "internal-server-error",
@@ -352,11 +362,12 @@ static void forward_request(router_t *router, xmpp_stanza_t *iq, const char *fro
     int64_t deadline = now + (int64_t)router->request_timeout * G_USEC_PER_SEC;
     pending_t *entry = pending_add(router->pending, token, id, from, resource, now, deadline);
     if (!entry) {
-        forget_token(router, token);
+        forget_token(router->jat, token);
         send_error(router, "iq", from, id, "modify", "bad-request",
                    "a request with this id is already in flight");
         return;
     }
+    entry->jat = plugin_ref(router->jat);
 
     char to[CP_JID_MAX + 1], translated[CP_JID_MAX + 1];
     snprintf(to, sizeof to, "%s/%s", router->target, resource->info.name);
@@ -387,24 +398,27 @@ static void route_reply(router_t *router, xmpp_stanza_t *iq, const char *from, c
         return;
     }
 
-    char sender[CP_JID_MAX + 1];
-    int status = router->jat_ops->decode(plugin_state(router->jat), token, sender, sizeof sender);
-    if (status != CP_OK) {
-        log_warning("dropped IQ %s id %s from %s: token %s (%s)", type, id, from,
-                    status == CP_EEXPIRED ? "expired" : "rejected", token);
-        return;
-    }
+    /* The token and id must name a request in flight: a forged or altered
+     * token names none.  Its own encoding then checks the token, which a
+     * reload may have replaced for new requests since. */
     pending_t *entry = pending_lookup(router->pending, token, id);
     if (!entry) {
-        log_info("dropped IQ %s id %s from %s: it answers no request in flight (late or "
-                 "repeated)",
+        log_info("dropped IQ %s id %s from %s: it answers no request in flight (late, "
+                 "repeated, or a forged token)",
                  type, id, from);
         return;
     }
-    if (strcmp(jid_resource(from), entry->resource->info.name) != 0 ||
-        strcmp(sender, entry->sender) != 0) {
+    if (strcmp(jid_resource(from), entry->resource->info.name) != 0) {
         log_warning("dropped IQ %s id %s from %s: the request went to resource %s", type, id,
                     from, entry->resource->info.name);
+        return;
+    }
+    const cp_jat_ops_t *jat_ops = plugin_ops(entry->jat);
+    char sender[CP_JID_MAX + 1];
+    int status = jat_ops->decode(plugin_state(entry->jat), token, sender, sizeof sender);
+    if (status != CP_OK || strcmp(sender, entry->sender) != 0) {
+        log_warning("dropped IQ %s id %s from %s: %s rejected its token (status %d)", type, id,
+                    from, plugin_file(entry->jat), status);
         return;
     }
 
@@ -491,9 +505,9 @@ router_t *router_new(xmpp_ctx_t *ctx, const config_t *config, plugin_t *dispatch
     router->target = g_strdup(config->target);
     router->request_timeout = config->request_timeout;
     router->resource_filter = g_strdupv(config->resources);
-    router->dispatch = dispatch;
+    router->dispatch = plugin_ref(dispatch);
     router->dispatch_ops = plugin_ops(dispatch);
-    router->jat = jat;
+    router->jat = plugin_ref(jat);
     router->jat_ops = plugin_ops(jat);
     router->callbacks = *callbacks;
     router->resources = resources_new();
@@ -511,6 +525,8 @@ void router_free(router_t *router)
     router->connected = false;
     drop_all_resources(router, "cancel", "service-unavailable", "client-proxy stopped");
     g_ptr_array_free(router->held, TRUE);
+    plugin_unload(router->dispatch);
+    plugin_unload(router->jat);
     pending_free(router->pending);
     g_ptr_array_free(router->candidates, TRUE);
     resources_free(router->resources);
@@ -518,6 +534,37 @@ void router_free(router_t *router)
     g_free(router->domain);
     g_free(router->target);
     g_free(router);
+}
+
+void router_reconfigure(router_t *router, const config_t *config, plugin_t *dispatch,
+                       plugin_t *jat)
+{
+    plugin_t *old_dispatch = router->dispatch, *old_jat = router->jat;
+    router->dispatch = plugin_ref(dispatch);
+    router->dispatch_ops = plugin_ops(dispatch);
+    router->jat = plugin_ref(jat);
+    router->jat_ops = plugin_ops(jat);
+    router->request_timeout = config->request_timeout;
+    g_strfreev(router->resource_filter);
+    router->resource_filter = g_strdupv(config->resources);
+
+    /* The new strategy learns the resources that are online already. */
+    size_t n;
+    const cp_resource_t *const *all = resources_all(router->resources, &n);
+    if (CP_HAS_MEMBER(router->dispatch_ops, cp_dispatch_ops_t, resource_online) &&
+        router->dispatch_ops->resource_online)
+        for (size_t i = 0; i < n; i++)
+            router->dispatch_ops->resource_online(plugin_state(dispatch), all[i]);
+    refresh_candidates(router);
+
+    /* Requests in flight hold their own references to the old encoding. */
+    plugin_unload(old_dispatch);
+    plugin_unload(old_jat);
+}
+
+void router_pause(router_t *router, bool paused)
+{
+    router->paused = paused;
 }
 
 void router_connected(router_t *router)

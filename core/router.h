@@ -30,11 +30,23 @@ typedef struct router_callbacks {
 
 typedef struct router router_t;
 
-/* Creates a router for CONFIG's domain, target and timeout.  CTX, DISPATCH
- * and JAT are borrowed and must outlive the router; CONFIG is only read
- * during the call. */
+/* Creates a router for CONFIG's domain, target and timeout.  CTX is
+ * borrowed and must outlive the router; the router takes its own references
+ * on DISPATCH and JAT; CONFIG is only read during the call. */
 router_t *router_new(xmpp_ctx_t *ctx, const config_t *config, plugin_t *dispatch, plugin_t *jat,
                      const router_callbacks_t *callbacks);
+
+/* Applies a reloaded configuration to new requests: the strategy, the
+ * encoding, request_timeout and the resource filter.  Requests in flight
+ * keep their deadline and the encoding that made their token, until they
+ * end.  The domain and target must be unchanged (see proxy.c).  References
+ * as for router_new(). */
+void router_reconfigure(router_t *router, const config_t *config, plugin_t *dispatch,
+                        plugin_t *jat);
+
+/* While paused, new requests are answered with wait/service-unavailable
+ * and requests in flight go on: proxy.c drains them before a new stream. */
+void router_pause(router_t *router, bool paused);
 
 /* Frees the router.  Call router_shutdown() first to answer what is pending. */
 void router_free(router_t *router);
