@@ -1,6 +1,10 @@
 #include "jid-check.h"
 
+#include <string.h>
+
 #include <glib.h>
+
+#include <client-proxy/plugin.h>
 
 bool pc_jid_bytes_plausible(const char *s, size_t len)
 {
@@ -14,4 +18,15 @@ bool pc_jid_bytes_plausible(const char *s, size_t len)
             return false;
     }
     return true;
+}
+
+int pc_jid_write(const uint8_t *bytes, size_t len, char *jid, size_t jid_size)
+{
+    if (len == 0 || memchr(bytes, '\0', len) != NULL)
+        return CP_EBADTOKEN;
+    if (len >= jid_size)
+        return CP_ETOOLONG;
+    memcpy(jid, bytes, len);
+    jid[len] = '\0';
+    return CP_OK;
 }

@@ -215,3 +215,42 @@ pc_key_ring_t *pc_key_ring_load(const char *path, char **error)
     }
     return ring;
 }
+
+int pc_key_ring_from_config(const cp_host_api_t *api, cp_host_t *host, size_t random_len,
+                            pc_key_ring_t **ring)
+{
+    const char *key_file = api->config_get(host, "key_file");
+
+    if (key_file != NULL) {
+        if (key_file[0] == '\0') {
+            api->config_error(host, "key_file", "is empty; give the path of a key file, "
+                              "or remove it to use a random key");
+            return CP_EINVAL;
+        }
+        char *error = NULL;
+        pc_key_ring_t *keys = pc_key_ring_load(key_file, &error);
+        if (keys == NULL) {
+            api->config_error(host, "key_file", "%s", error);
+            g_free(error);
+            return CP_EINVAL;
+        }
+        api->log(host, CP_LOG_INFO, "loaded %zu key(s) from %s", keys->count, key_file);
+        *ring = keys;
+        return CP_OK;
+    }
+
+    uint8_t *random_key = g_malloc(random_len);
+    if (api->random_bytes(host, random_key, random_len) != CP_OK) {
+        explicit_bzero(random_key, random_len); /* it may have been partly filled */
+        g_free(random_key);
+        api->log(host, CP_LOG_ERROR, "cannot get random bytes for a key");
+        return CP_EFAIL;
+    }
+    *ring = pc_key_ring_from_bytes(random_key, random_len);
+    explicit_bzero(random_key, random_len);
+    g_free(random_key);
+    api->log(host, CP_LOG_WARNING,
+             "no key_file configured: using a random key, so tokens will not "
+             "survive a restart");
+    return CP_OK;
+}

@@ -12,8 +12,8 @@
 
 #include <client-proxy/plugin.h>
 
-/* Words of CSPRNG output that seed the Mersenne Twister when no seed is set. */
-#define PRIORITY_SEED_WORDS 4
+#include "pick-best.h"
+#include "seed.h"
 
 typedef struct priority_state {
     GRand *rand; /* owned */
@@ -21,27 +21,10 @@ typedef struct priority_state {
 
 static int priority_init(const cp_host_api_t *api, cp_host_t *host, void **state)
 {
-    const char *seed_text = api->config_get(host, "seed");
     GRand *rand = NULL;
-
-    if (seed_text != NULL) {
-        guint64 seed = 0;
-        GError *error = NULL;
-        if (!g_ascii_string_to_unsigned(seed_text, 10, 0, G_MAXUINT32, &seed, &error)) {
-            api->config_error(host, "seed", "\"%s\" is not an unsigned integer below 2^32: %s",
-                              seed_text, error->message);
-            g_error_free(error);
-            return CP_EINVAL;
-        }
-        rand = g_rand_new_with_seed((guint32)seed);
-    } else {
-        guint32 seed[PRIORITY_SEED_WORDS];
-        if (api->random_bytes(host, seed, sizeof seed) != CP_OK) {
-            api->log(host, CP_LOG_ERROR, "cannot get random bytes for a seed");
-            return CP_EFAIL;
-        }
-        rand = g_rand_new_with_seed_array(seed, PRIORITY_SEED_WORDS);
-    }
+    int status = pc_rand_from_config(api, host, &rand);
+    if (status != CP_OK)
+        return status;
 
     priority_state_t *dispatch = g_new0(priority_state_t, 1);
     dispatch->rand = rand;
@@ -56,40 +39,18 @@ static void priority_fini(void *state)
     g_free(dispatch);
 }
 
+static int64_t presence_priority(const cp_resource_t *resource)
+{
+    return resource->priority;
+}
+
 static int priority_select(void *state, const cp_dispatch_request_t *request,
                            const cp_resource_t *const *candidates, size_t n)
 {
     priority_state_t *dispatch = state;
     (void)request;
-
-    if (n == 0)
-        return CP_EDECLINE;
-    /* The index is returned as an int; choose among the first G_MAXINT32. */
-    if (n > G_MAXINT32)
-        n = G_MAXINT32;
-
-    /* First pass: the highest priority and how many candidates have it. */
-    int highest = candidates[0]->priority;
-    gint32 tied = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (candidates[i]->priority > highest) {
-            highest = candidates[i]->priority;
-            tied = 1;
-        } else if (candidates[i]->priority == highest) {
-            tied++;
-        }
-    }
-    if (highest < 0)
-        return CP_EDECLINE;
-
-    /* Second pass: the pick-th of the tied, with one unbiased draw. */
-    gint32 pick = tied > 1 ? g_rand_int_range(dispatch->rand, 0, tied) : 0;
-    for (size_t i = 0; i < n; i++) {
-        if (candidates[i]->priority == highest && pick-- == 0)
-            return (int)i;
-    }
-    g_assert_not_reached();
-    return CP_EDECLINE;
+    /* Declined, without a draw, when the highest priority is negative. */
+    return pc_pick_best(dispatch->rand, candidates, n, presence_priority, 0);
 }
 
 static const cp_dispatch_ops_t priority_ops = {

@@ -9,8 +9,7 @@
 
 #include <client-proxy/plugin.h>
 
-/* Words of CSPRNG output that seed the Mersenne Twister when no seed is set. */
-#define RANDOM_SEED_WORDS 4
+#include "seed.h"
 
 typedef struct random_state {
     GRand *rand; /* owned */
@@ -18,27 +17,10 @@ typedef struct random_state {
 
 static int random_init(const cp_host_api_t *api, cp_host_t *host, void **state)
 {
-    const char *seed_text = api->config_get(host, "seed");
     GRand *rand = NULL;
-
-    if (seed_text != NULL) {
-        guint64 seed = 0;
-        GError *error = NULL;
-        if (!g_ascii_string_to_unsigned(seed_text, 10, 0, G_MAXUINT32, &seed, &error)) {
-            api->config_error(host, "seed", "\"%s\" is not an unsigned integer below 2^32: %s",
-                              seed_text, error->message);
-            g_error_free(error);
-            return CP_EINVAL;
-        }
-        rand = g_rand_new_with_seed((guint32)seed);
-    } else {
-        guint32 seed[RANDOM_SEED_WORDS];
-        if (api->random_bytes(host, seed, sizeof seed) != CP_OK) {
-            api->log(host, CP_LOG_ERROR, "cannot get random bytes for a seed");
-            return CP_EFAIL;
-        }
-        rand = g_rand_new_with_seed_array(seed, RANDOM_SEED_WORDS);
-    }
+    int status = pc_rand_from_config(api, host, &rand);
+    if (status != CP_OK)
+        return status;
 
     random_state_t *dispatch = g_new0(random_state_t, 1);
     dispatch->rand = rand;

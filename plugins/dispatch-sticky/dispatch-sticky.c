@@ -21,12 +21,14 @@
  *         same resource.  Set the same seed on every instance to make the
  *         placement unpredictable to outsiders; a different seed reshuffles
  *         every sender. */
+#include <stdbool.h>
 #include <string.h>
 
 #include <glib.h>
 
 #include <client-proxy/plugin.h>
 
+#include "seed.h"
 #include "siphash.h"
 
 typedef struct sticky_state {
@@ -45,18 +47,11 @@ static uint64_t splitmix64(uint64_t *x)
 
 static int sticky_init(const cp_host_api_t *api, cp_host_t *host, void **state)
 {
-    const char *seed_text = api->config_get(host, "seed");
-    guint64 seed = 0;
-
-    if (seed_text != NULL) {
-        GError *error = NULL;
-        if (!g_ascii_string_to_unsigned(seed_text, 10, 0, G_MAXUINT64, &seed, &error)) {
-            api->config_error(host, "seed", "\"%s\" is not an unsigned integer below 2^64: %s",
-                              seed_text, error->message);
-            g_error_free(error);
-            return CP_EINVAL;
-        }
-    }
+    uint64_t seed = 0;
+    bool given = false; /* no seed is seed 0 */
+    int status = pc_read_seed(api, host, G_MAXUINT64, &seed, &given);
+    if (status != CP_OK)
+        return status;
 
     sticky_state_t *dispatch = g_new0(sticky_state_t, 1);
     uint64_t x = seed;

@@ -23,10 +23,12 @@
 
 #include "base32.h"
 #include "const-time.h"
+#include "expiry.h"
+#include "jid-check.h"
 #include "key-file.h"
 
 #define HMAC_VERSION 0x01
-#define HMAC_EXPIRES_LEN 4
+#define HMAC_EXPIRES_LEN PC_EXPIRY_LEN
 #define HMAC_MAC_LEN 16
 #define HMAC_HEADER_LEN (1 + HMAC_EXPIRES_LEN + HMAC_MAC_LEN)
 /* The most bytes whose base32 still fits a resourcepart... */
@@ -61,45 +63,17 @@ static void hmac_compute(const pc_key_t *key, const uint8_t *data, size_t len,
 static size_t hmac_signed_data(uint8_t *buf, uint32_t expires, const uint8_t *jid, size_t jid_len)
 {
     buf[0] = HMAC_VERSION;
-    buf[1] = (uint8_t)(expires >> 24);
-    buf[2] = (uint8_t)(expires >> 16);
-    buf[3] = (uint8_t)(expires >> 8);
-    buf[4] = (uint8_t)expires;
+    pc_expiry_put(buf + 1, expires);
     memcpy(buf + 1 + HMAC_EXPIRES_LEN, jid, jid_len);
     return 1 + HMAC_EXPIRES_LEN + jid_len;
 }
 
 static int hmac_init(const cp_host_api_t *api, cp_host_t *host, void **state)
 {
-    const char *key_file = api->config_get(host, "key_file");
     pc_key_ring_t *keys = NULL;
-
-    if (key_file != NULL) {
-        if (key_file[0] == '\0') {
-            api->config_error(host, "key_file", "is empty; give the path of a key file, "
-                              "or remove it to use a random key");
-            return CP_EINVAL;
-        }
-        char *error = NULL;
-        keys = pc_key_ring_load(key_file, &error);
-        if (keys == NULL) {
-            api->config_error(host, "key_file", "%s", error);
-            g_free(error);
-            return CP_EINVAL;
-        }
-        api->log(host, CP_LOG_INFO, "loaded %zu key(s) from %s", keys->count, key_file);
-    } else {
-        uint8_t random_key[HMAC_RANDOM_KEY_LEN];
-        if (api->random_bytes(host, random_key, sizeof random_key) != CP_OK) {
-            api->log(host, CP_LOG_ERROR, "cannot get random bytes for a key");
-            return CP_EFAIL;
-        }
-        keys = pc_key_ring_from_bytes(random_key, sizeof random_key);
-        explicit_bzero(random_key, sizeof random_key);
-        api->log(host, CP_LOG_WARNING,
-                 "no key_file configured: using a random key, so tokens will not "
-                 "survive a restart");
-    }
+    int status = pc_key_ring_from_config(api, host, HMAC_RANDOM_KEY_LEN, &keys);
+    if (status != CP_OK)
+        return status;
 
     hmac_state_t *hmac = g_new0(hmac_state_t, 1);
     hmac->api = api;
@@ -128,10 +102,7 @@ static int hmac_encode(void *state, const char *jid, int64_t expires, char *toke
         return CP_EFAIL;
     if (jid_len > HMAC_JID_MAX || pc_base32_encoded_len(HMAC_HEADER_LEN + jid_len) >= token_size)
         return CP_ETOOLONG;
-    /* Four unsigned bytes last until 2106.  A deadline out of that range is
-     * clamped: earlier than asked is allowed ("need not be accepted after"),
-     * and a negative one is already past. */
-    uint32_t expires32 = expires < 0 ? 0 : expires > UINT32_MAX ? UINT32_MAX : (uint32_t)expires;
+    uint32_t expires32 = pc_expiry_clamp(expires);
 
     size_t signed_len = hmac_signed_data(signed_data, expires32, (const uint8_t *)jid, jid_len);
     memcpy(bytes, signed_data, 1 + HMAC_EXPIRES_LEN);
@@ -157,8 +128,7 @@ static int hmac_decode(void *state, const char *token, char *jid, size_t jid_siz
     const uint8_t *mac = bytes + 1 + HMAC_EXPIRES_LEN;
     const uint8_t *jid_bytes = bytes + HMAC_HEADER_LEN;
     size_t jid_len = n - HMAC_HEADER_LEN;
-    uint32_t expires = (uint32_t)bytes[1] << 24 | (uint32_t)bytes[2] << 16 |
-                       (uint32_t)bytes[3] << 8 | bytes[4];
+    uint32_t expires = pc_expiry_get(bytes + 1);
     size_t signed_len = hmac_signed_data(signed_data, expires, jid_bytes, jid_len);
 
     /* Try every key, even after a match, so that the time taken does not
@@ -172,16 +142,9 @@ static int hmac_decode(void *state, const char *token, char *jid, size_t jid_siz
     if (!genuine)
         return CP_EBADTOKEN;
     /* Expiry only now: an unauthenticated deadline means nothing. */
-    if (g_get_real_time() / G_USEC_PER_SEC > (int64_t)expires)
+    if (pc_expiry_passed(expires))
         return CP_EEXPIRED;
-    /* We never sign one, but a JID with a NUL would be cut short silently. */
-    if (memchr(jid_bytes, '\0', jid_len) != NULL)
-        return CP_EBADTOKEN;
-    if (jid_len >= jid_size)
-        return CP_ETOOLONG; /* the host broke its promise of CP_JID_MAX + 1 */
-    memcpy(jid, jid_bytes, jid_len);
-    jid[jid_len] = '\0';
-    return CP_OK;
+    return pc_jid_write(jid_bytes, jid_len, jid, jid_size);
 }
 
 static const cp_jat_ops_t hmac_ops = {

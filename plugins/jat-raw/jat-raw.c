@@ -3,7 +3,7 @@
  * This is the format of Prosody's mod_client_proxy.  It hides nothing and
  * authenticates nothing: the implementing client sees every sender and can
  * make the component answer as any JID it likes.  Use it for compatibility
- * and debugging; prefer jat-hmac or jat-opaque otherwise. */
+ * and debugging; prefer jat-sealed, jat-hmac or jat-opaque otherwise. */
 #include <stdlib.h>
 #include <string.h>
 

@@ -1,5 +1,6 @@
 #include "jat-checks.h"
 
+#include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <string.h>
@@ -7,7 +8,9 @@
 #include <cmocka.h>
 #include <glib.h>
 
+#include "base32.h"
 #include "fake-host.h"
+#include "temp-file.h"
 
 const char *const jat_unusual_jids[] = {
     "\"d'artagnan\"@example.org/res with spaces",
@@ -101,4 +104,276 @@ int jat_decode_status(jat_fixture_t *fx, const char *token)
 {
     char back[CP_JID_MAX + 1];
     return fx->ops->decode(fx->state, token, back, sizeof back);
+}
+
+char *jat_encode_ok(jat_fixture_t *fx, const char *jid, int64_t expires)
+{
+    char token[CP_TOKEN_MAX + 1];
+    int status = fx->ops->encode(fx->state, jid, expires, token, sizeof token);
+    if (status != CP_OK)
+        fail_msg("encode(\"%s\") returned %d", jid, status);
+    return g_strdup(token);
+}
+
+int64_t jat_in_an_hour(void)
+{
+    return fake_host_now() + 3600;
+}
+
+jat_fixture_t *jat_fixture_with_key_file(const char *file_text)
+{
+    char *path = temp_file_write(file_text, 0600);
+    const char *config[] = {"key_file", path, NULL};
+    jat_fixture_t *fx = jat_fixture_new(config);
+    temp_file_remove(path); /* read at init; not needed after */
+    return fx;
+}
+
+jat_fixture_t *jat_fixture_with_keys(int first, int second)
+{
+    char *hex1 = temp_hex_key(32, (unsigned char)first);
+    char *hex2 = second != JAT_NO_KEY ? temp_hex_key(32, (unsigned char)second) : g_strdup("");
+    char *text = g_strdup_printf("one %s\n%s\n", hex1, hex2);
+    jat_fixture_t *fx = jat_fixture_with_key_file(text);
+    g_free(text);
+    g_free(hex1);
+    g_free(hex2);
+    return fx;
+}
+
+/* Asserts init refuses a key file holding TEXT (with MODE), reporting it on
+ * key_file with a message that names the path and contains NEEDLE. */
+static void assert_key_file_refused(const char *text, mode_t mode, const char *needle)
+{
+    char *path = temp_file_write(text, mode);
+    cp_host_t *host = fake_host_new();
+    void *state = NULL;
+    fake_host_set(host, "key_file", path);
+    int status = fake_host_init_plugin(host, &state);
+    if (status != CP_EINVAL)
+        fail_msg("init returned %d, not CP_EINVAL", status);
+    assert_int_equal(fake_host_error_count(host), 1);
+    if (!fake_host_has_error(host, "key_file", path) || !fake_host_has_error(host, "key_file", needle))
+        fail_msg("expected a key_file error naming %s with \"%s\", got:\n%s", path, needle,
+                 fake_host_transcript(host));
+    fake_host_free(host);
+    temp_file_remove(path);
+}
+
+void jat_assert_bad_key_files_refused(void)
+{
+    char *good = temp_hex_key(32, 0x42), *short_key = temp_hex_key(31, 0x42);
+    char *text = g_strdup_printf("%s\n", short_key);
+    assert_key_file_refused(text, 0600, "line 1: the key is 31 bytes");
+    g_free(text);
+
+    text = g_strdup_printf("%s\n%sa\n", good, good); /* odd count on line 2 */
+    assert_key_file_refused(text, 0600, "line 2: the key has an odd number");
+    g_free(text);
+
+    text = g_strdup_printf("# rotated monthly\nkey/1 %s\n", good);
+    assert_key_file_refused(text, 0600, "line 2: key id may only hold");
+    g_free(text);
+
+    text = g_strdup_printf("%s\n", good);
+    assert_key_file_refused(text, 0644, "accessible to group or others");
+    assert_key_file_refused(text, 0604, "accessible to group or others");
+    g_free(text);
+
+    assert_key_file_refused("# nothing yet\n", 0600, "holds no key");
+    g_free(good);
+    g_free(short_key);
+
+    cp_host_t *host = fake_host_new();
+    void *state = NULL;
+    fake_host_set(host, "key_file", "/nonexistent/cp-test/jat.keys");
+    assert_int_equal(fake_host_init_plugin(host, &state), CP_EINVAL);
+    assert_true(fake_host_has_error(host, "key_file", "cannot open /nonexistent/cp-test/jat.keys"));
+    fake_host_free(host);
+
+    host = fake_host_new();
+    fake_host_set(host, "key_file", "");
+    assert_int_equal(fake_host_init_plugin(host, &state), CP_EINVAL);
+    assert_true(fake_host_has_error(host, "key_file", "is empty"));
+    fake_host_free(host);
+}
+
+void jat_assert_key_bytes_never_logged(void)
+{
+    jat_fixture_t *fx = jat_fixture_with_keys(JAT_KEY1, JAT_NO_KEY);
+    assert_int_equal(fake_host_log_count(fx->host, CP_LOG_INFO, "loaded 1 key(s)"), 1);
+    assert_null(strstr(fake_host_transcript(fx->host), "1111111111"));
+    jat_fixture_free(fx);
+}
+
+void jat_assert_random_key_when_no_key_file(void)
+{
+    jat_fixture_t *fx = jat_fixture_new(NULL);
+    assert_int_equal(fake_host_log_count(fx->host, CP_LOG_WARNING, "will not survive a restart"), 1);
+    g_free(jat_assert_round_trip(fx, "juliet@example.com/balcony", jat_in_an_hour()));
+    jat_fixture_free(fx);
+
+    cp_host_t *host = fake_host_new();
+    void *state = NULL;
+    fake_host_break_random(host);
+    assert_int_equal(fake_host_init_plugin(host, &state), CP_EFAIL);
+    assert_int_equal(fake_host_log_count(host, CP_LOG_ERROR, "random"), 1);
+    fake_host_free(host);
+}
+
+/* Room for the bytes under any token. */
+#define TOKEN_BYTES_MAX (CP_TOKEN_MAX * 5 / 8 + 8)
+
+void jat_assert_tampering_refused(jat_fixture_t *fx, const char *token, int expected)
+{
+    char *copy = g_strdup(token);
+    size_t len = strlen(copy);
+    for (size_t i = 0; i < len; i++) {
+        for (int bit = 0; bit < 8; bit++) {
+            copy[i] ^= (char)(1 << bit);
+            int status = jat_decode_status(fx, copy);
+            if (status != CP_EBADTOKEN)
+                fail_msg("flip of bit %d of character %zu gave %d", bit, i, status);
+            copy[i] ^= (char)(1 << bit);
+        }
+    }
+    g_free(copy);
+
+    /* Flips in the characters are mostly caught by base32; flips in the
+     * bytes under it, re-encoded canonically, must be caught by the key. */
+    uint8_t bytes[TOKEN_BYTES_MAX];
+    size_t n = 0;
+    assert_true(pc_base32_decode(token, len, bytes, sizeof bytes, &n));
+    for (size_t i = 0; i < n; i++) {
+        for (int bit = 0; bit < 8; bit++) {
+            char tampered[CP_TOKEN_MAX + 1];
+            bytes[i] ^= (uint8_t)(1u << bit);
+            pc_base32_encode(bytes, n, tampered);
+            int status = jat_decode_status(fx, tampered);
+            if (status != CP_EBADTOKEN)
+                fail_msg("flip of bit %d of byte %zu gave %d", bit, i, status);
+            bytes[i] ^= (uint8_t)(1u << bit);
+        }
+    }
+    assert_int_equal(jat_decode_status(fx, token), expected); /* the control */
+}
+
+void jat_assert_reshaping_refused(jat_fixture_t *fx, const char *token)
+{
+    size_t len = strlen(token);
+    for (size_t cut = 0; cut < len; cut++) {
+        char *prefix = g_strndup(token, cut);
+        if (jat_decode_status(fx, prefix) != CP_EBADTOKEN)
+            fail_msg("token cut to %zu characters was not refused", cut);
+        g_free(prefix);
+    }
+    const char *alphabet = "abcdefghijklmnopqrstuvwxyz234567";
+    for (size_t extra = 1; extra <= 8; extra++) {
+        for (size_t c = 0; c < 32; c++) {
+            char *longer = g_strdup_printf("%s%.*s", token, (int)extra, "aaaaaaaa");
+            longer[len + extra - 1] = alphabet[c];
+            if (jat_decode_status(fx, longer) != CP_EBADTOKEN)
+                fail_msg("token extended by \"%s\" was not refused", longer + len);
+            g_free(longer);
+        }
+    }
+
+    /* Bytes cut from or added to those under the base32. */
+    uint8_t bytes[TOKEN_BYTES_MAX];
+    size_t n = 0;
+    char other[CP_TOKEN_MAX + 1];
+    assert_true(pc_base32_decode(token, len, bytes, sizeof bytes, &n));
+    for (size_t cut = 1; cut < n; cut++) {
+        pc_base32_encode(bytes, n - cut, other);
+        if (jat_decode_status(fx, other) != CP_EBADTOKEN)
+            fail_msg("token without its last %zu bytes was not refused", cut);
+    }
+    if (pc_base32_encoded_len(n + 1) <= CP_TOKEN_MAX) {
+        bytes[n] = 'x';
+        pc_base32_encode(bytes, n + 1, other);
+        assert_int_equal(jat_decode_status(fx, other), CP_EBADTOKEN);
+    }
+    char *huge = g_strnfill(CP_TOKEN_MAX + 1, 'a');
+    assert_int_equal(jat_decode_status(fx, huge), CP_EBADTOKEN);
+    g_free(huge);
+
+    char *upper = g_ascii_strup(token, -1);
+    assert_int_equal(jat_decode_status(fx, upper), CP_EBADTOKEN);
+    char *padded = g_strdup_printf("%s=", token);
+    assert_int_equal(jat_decode_status(fx, padded), CP_EBADTOKEN);
+    g_free(upper);
+    g_free(padded);
+}
+
+void jat_assert_deadlines_kept(jat_fixture_t *fx)
+{
+    static const char *const jid = "juliet@example.com/balcony";
+    int64_t now = fake_host_now();
+    const struct {
+        int64_t expires;
+        int status;
+    } cases[] = {
+        {now - 10, CP_EEXPIRED},
+        {-5, CP_EEXPIRED},     /* clamped to 1970 */
+        {now + 60, CP_OK},
+        {INT64_MAX, CP_OK},    /* clamped to 2106 */
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        char *token = jat_encode_ok(fx, jid, cases[i].expires);
+        int status = jat_decode_status(fx, token);
+        if (status != cases[i].status)
+            fail_msg("deadline %" PRId64 ": decode gave %d, not %d", cases[i].expires, status,
+                     cases[i].status);
+        g_free(token);
+    }
+}
+
+void jat_assert_other_keys_refused(void)
+{
+    static const char *const jid = "juliet@example.com/balcony";
+    jat_fixture_t *a = jat_fixture_with_keys(JAT_KEY1, JAT_NO_KEY);
+    jat_fixture_t *b = jat_fixture_with_keys(JAT_KEY2, JAT_NO_KEY);
+    char *token = jat_encode_ok(a, jid, jat_in_an_hour());
+    assert_int_equal(jat_decode_status(a, token), CP_OK);
+    assert_int_equal(jat_decode_status(b, token), CP_EBADTOKEN);
+    g_free(token);
+    /* Even an expired one says nothing but "bad" under another key. */
+    token = jat_encode_ok(a, jid, fake_host_now() - 10);
+    assert_int_equal(jat_decode_status(a, token), CP_EEXPIRED);
+    assert_int_equal(jat_decode_status(b, token), CP_EBADTOKEN);
+    g_free(token);
+    jat_fixture_free(a);
+    jat_fixture_free(b);
+
+    /* Two random keys differ too. */
+    a = jat_fixture_new(NULL);
+    b = jat_fixture_new(NULL);
+    token = jat_encode_ok(a, jid, jat_in_an_hour());
+    assert_int_equal(jat_decode_status(b, token), CP_EBADTOKEN);
+    g_free(token);
+    jat_fixture_free(a);
+    jat_fixture_free(b);
+}
+
+void jat_assert_every_key_of_the_file_opens(void)
+{
+    jat_fixture_t *new_only = jat_fixture_with_keys(JAT_KEY2, JAT_NO_KEY);
+    jat_fixture_t *rotating = jat_fixture_with_keys(JAT_KEY1, JAT_KEY2); /* KEY1 first */
+    jat_fixture_t *old_only = jat_fixture_with_keys(JAT_KEY1, JAT_NO_KEY);
+
+    char *token = jat_encode_ok(new_only, "juliet@example.com/balcony", jat_in_an_hour());
+    char back[CP_JID_MAX + 1];
+    assert_int_equal(rotating->ops->decode(rotating->state, token, back, sizeof back), CP_OK);
+    assert_string_equal(back, "juliet@example.com/balcony");
+    g_free(token);
+
+    /* The first key makes tokens: old_only accepts, new_only does not. */
+    token = jat_encode_ok(rotating, "romeo@example.net/orchard", jat_in_an_hour());
+    assert_int_equal(jat_decode_status(old_only, token), CP_OK);
+    assert_int_equal(jat_decode_status(new_only, token), CP_EBADTOKEN);
+    g_free(token);
+
+    jat_fixture_free(new_only);
+    jat_fixture_free(rotating);
+    jat_fixture_free(old_only);
 }

@@ -39,4 +39,52 @@ void jat_assert_base32_alphabet(const char *token);
 /** Decodes TOKEN and returns the status (the JID is discarded). */
 int jat_decode_status(jat_fixture_t *fx, const char *token);
 
+/** Encodes JID, which must succeed, and returns the token (g_free()). */
+char *jat_encode_ok(jat_fixture_t *fx, const char *jid, int64_t expires);
+
+/** A deadline an hour from now. */
+int64_t jat_in_an_hour(void);
+
+/* ---- Keyed encodings (jat-hmac, jat-sealed) --------------------------- */
+
+/** Test keys are 32 bytes, every one the same: JAT_KEY1 is 32 bytes of 0x11. */
+#define JAT_KEY1 0x11
+#define JAT_KEY2 0x22
+#define JAT_NO_KEY (-1)
+
+/** A fixture whose key_file holds FILE_TEXT (mode 0600; removed after init). */
+jat_fixture_t *jat_fixture_with_key_file(const char *file_text);
+/** A fixture whose key file holds key FIRST and, unless JAT_NO_KEY, SECOND. */
+jat_fixture_t *jat_fixture_with_keys(int first, int second);
+
+/** Asserts init refuses malformed key files, files open to group or others,
+ *  files without a key, a missing file and an empty key_file setting, each
+ *  with one config_error() on key_file that names the file and the fault. */
+void jat_assert_bad_key_files_refused(void);
+/** Asserts init with a key file logs how many keys it loaded, never a key. */
+void jat_assert_key_bytes_never_logged(void);
+
+/** Asserts init without key_file warns that tokens will not survive a
+ *  restart (and works), and fails with CP_EFAIL and a log line when no
+ *  random bytes can be had. */
+void jat_assert_random_key_when_no_key_file(void);
+
+/** Asserts every single-bit flip of TOKEN's characters, and of the bytes
+ *  under its base32 (re-encoded), is refused with CP_EBADTOKEN, and that
+ *  TOKEN itself still decodes with EXPECTED (CP_OK or CP_EEXPIRED). */
+void jat_assert_tampering_refused(jat_fixture_t *fx, const char *token, int expected);
+/** Asserts every prefix of TOKEN, TOKEN with characters appended, TOKEN
+ *  with bytes cut from or added under its base32, one longer than
+ *  CP_TOKEN_MAX, uppercase or padded, is refused with CP_EBADTOKEN. */
+void jat_assert_reshaping_refused(jat_fixture_t *fx, const char *token);
+/** Asserts tokens for past deadlines (also negative ones) decode with
+ *  CP_EEXPIRED, and for future ones (up to INT64_MAX) with CP_OK. */
+void jat_assert_deadlines_kept(jat_fixture_t *fx);
+/** Asserts a token made under one key (from a file, or random) is refused
+ *  with CP_EBADTOKEN under another, expired or not. */
+void jat_assert_other_keys_refused(void);
+/** Asserts a token made under key 2 opens where the file lists key 1 then
+ *  key 2, and that the first key of a file is the one tokens are made with. */
+void jat_assert_every_key_of_the_file_opens(void);
+
 #endif

@@ -11,112 +11,38 @@
 #include <cmocka.h>
 #include <glib.h>
 
+#include "dispatch-checks.h"
 #include "fake-host.h"
 
 #define MAX_RESOURCES 32
 
-typedef struct rr_fixture {
-    cp_host_t *host;
-    void *state;
-    const cp_dispatch_ops_t *ops;
-    cp_resource_t resources[MAX_RESOURCES];
-    char names[MAX_RESOURCES][8];
-    const cp_resource_t *candidates[MAX_RESOURCES]; /* the online ones */
-    size_t n;
-    GRand *shuffle; /* NULL: keep the array's order */
-} rr_fixture_t;
-
-static const cp_dispatch_request_t request = {
-    .sender = "juliet@example.com/balcony",
-    .type = "get",
-    .payload_ns = "urn:example:ping",
-};
-
 /* A fixture with nobody online.  SHUFFLE_SEED != 0 shuffles the candidates
  * before every select(). */
-static rr_fixture_t *fixture_new(guint32 shuffle_seed)
+static dispatch_fixture_t *fixture_new(guint32 shuffle_seed)
 {
-    rr_fixture_t *fx = g_new0(rr_fixture_t, 1);
-    fx->host = fake_host_new();
-    fx->ops = fake_host_dispatch_ops();
-    int status = fake_host_init_plugin(fx->host, &fx->state);
-    if (status != CP_OK)
-        fail_msg("init returned %d:\n%s", status, fake_host_transcript(fx->host));
-    for (size_t i = 0; i < MAX_RESOURCES; i++) {
-        g_snprintf(fx->names[i], sizeof fx->names[i], "res%zu", i);
-        fx->resources[i] = (cp_resource_t){.size = sizeof(cp_resource_t), .name = fx->names[i],
-                                           .show = ""};
-    }
+    dispatch_fixture_t *fx = dispatch_fixture_new(NULL, "res", 0);
     if (shuffle_seed != 0)
         fx->shuffle = g_rand_new_with_seed(shuffle_seed);
     return fx;
 }
 
-/* Frees the plugin with whoever is still online: fini() must free them. */
-static void fixture_free(rr_fixture_t *fx)
-{
-    cp_plugin_descriptor.fini(fx->state);
-    fake_host_free(fx->host);
-    if (fx->shuffle)
-        g_rand_free(fx->shuffle);
-    g_free(fx);
-}
-
-static void join(rr_fixture_t *fx, size_t r)
-{
-    fx->ops->resource_online(fx->state, &fx->resources[r]);
-    fx->candidates[fx->n++] = &fx->resources[r];
-}
-
-static void leave(rr_fixture_t *fx, size_t r)
-{
-    for (size_t i = 0; i < fx->n; i++) {
-        if (fx->candidates[i] == &fx->resources[r]) {
-            fx->ops->resource_offline(fx->state, &fx->resources[r]);
-            fx->candidates[i] = fx->candidates[--fx->n]; /* swap-remove, as core/ does */
-            return;
-        }
-    }
-    fail_msg("res%zu is not online", r);
-}
-
-static void shuffle(rr_fixture_t *fx)
-{
-    for (size_t i = fx->n; i > 1; i--) {
-        size_t j = (size_t)g_rand_int_range(fx->shuffle, 0, (gint32)i);
-        const cp_resource_t *t = fx->candidates[i - 1];
-        fx->candidates[i - 1] = fx->candidates[j];
-        fx->candidates[j] = t;
-    }
-}
-
 /* Places one request among CANDIDATES[0..N); returns the chosen resource's
  * number. */
-static size_t pick_among(rr_fixture_t *fx, const cp_resource_t **candidates, size_t n)
+static size_t pick_among(dispatch_fixture_t *fx, const cp_resource_t **candidates, size_t n)
 {
-    int index = fx->ops->select(fx->state, &request, candidates, n);
-    if (index < 0 || (size_t)index >= n)
-        fail_msg("select among %zu returned %d", n, index);
-    return (size_t)(candidates[index] - fx->resources);
+    return dispatch_pick_among(fx, dispatch_request.sender, candidates, n);
 }
 
 /* Places one request among the online resources. */
-static size_t pick(rr_fixture_t *fx)
+static size_t pick(dispatch_fixture_t *fx)
 {
-    if (fx->shuffle)
-        shuffle(fx);
-    return pick_among(fx, fx->candidates, fx->n);
+    return dispatch_pick(fx, dispatch_request.sender);
 }
 
 static void descriptor__names__round_robin_dispatch(void **unused)
 {
     (void)unused;
-    assert_int_equal(cp_plugin_descriptor.kind, CP_PLUGIN_DISPATCH);
-    assert_string_equal(cp_plugin_descriptor.name, "round-robin");
-    const cp_dispatch_ops_t *ops = fake_host_dispatch_ops();
-    assert_non_null(ops->select);
-    assert_non_null(ops->resource_online);
-    assert_non_null(ops->resource_offline);
+    dispatch_assert_descriptor("round-robin", true);
 }
 
 static void select__gives__each_of_n_exactly_k_of_k_times_n(void **unused)
@@ -126,9 +52,9 @@ static void select__gives__each_of_n_exactly_k_of_k_times_n(void **unused)
     for (guint32 shuffle_seed = 0; shuffle_seed <= 1; shuffle_seed++) {
         for (size_t s = 0; s < G_N_ELEMENTS(sizes); s++) {
             size_t n = sizes[s];
-            rr_fixture_t *fx = fixture_new(shuffle_seed);
+            dispatch_fixture_t *fx = fixture_new(shuffle_seed);
             for (size_t r = 0; r < n; r++)
-                join(fx, r);
+                dispatch_join(fx, r);
             unsigned counts[MAX_RESOURCES] = {0};
             const unsigned k = 37;
             for (unsigned i = 0; i < k * n; i++) {
@@ -141,7 +67,7 @@ static void select__gives__each_of_n_exactly_k_of_k_times_n(void **unused)
             }
             for (size_t r = 0; r < n; r++)
                 assert_int_equal(counts[r], k);
-            fixture_free(fx);
+            dispatch_fixture_free(fx);
         }
     }
 }
@@ -150,56 +76,56 @@ static void select__goes_on__after_the_cursor_when_another_leaves(void **unused)
 {
     (void)unused;
     enum { A, B, C };
-    rr_fixture_t *fx = fixture_new(0);
-    join(fx, A);
-    join(fx, B);
-    join(fx, C);
+    dispatch_fixture_t *fx = fixture_new(0);
+    dispatch_join(fx, A);
+    dispatch_join(fx, B);
+    dispatch_join(fx, C);
     assert_int_equal(pick(fx), A);
-    leave(fx, B); /* swap-remove: the array is now A, C */
+    dispatch_leave(fx, B); /* swap-remove: the array is now A, C */
     assert_int_equal(pick(fx), C);
     assert_int_equal(pick(fx), A);
     assert_int_equal(pick(fx), C);
-    fixture_free(fx);
+    dispatch_fixture_free(fx);
 }
 
 static void select__goes_on__with_the_successor_when_the_last_chosen_leaves(void **unused)
 {
     (void)unused;
     enum { A, B, C, D };
-    rr_fixture_t *fx = fixture_new(0);
+    dispatch_fixture_t *fx = fixture_new(0);
     for (size_t r = A; r <= D; r++)
-        join(fx, r);
+        dispatch_join(fx, r);
     assert_int_equal(pick(fx), A);
     assert_int_equal(pick(fx), B);
-    leave(fx, B);
+    dispatch_leave(fx, B);
     assert_int_equal(pick(fx), C);
     assert_int_equal(pick(fx), D);
-    leave(fx, D); /* the last of the ring: the rotation wraps to the head */
+    dispatch_leave(fx, D); /* the last of the ring: the rotation wraps to the head */
     assert_int_equal(pick(fx), A);
-    leave(fx, A); /* the head */
+    dispatch_leave(fx, A); /* the head */
     assert_int_equal(pick(fx), C);
     assert_int_equal(pick(fx), C);
-    fixture_free(fx);
+    dispatch_fixture_free(fx);
 }
 
 static void select__gives__a_newcomer_its_turn_within_one_round(void **unused)
 {
     (void)unused;
     enum { A, B, C, D };
-    rr_fixture_t *fx = fixture_new(0);
-    join(fx, A);
-    join(fx, B);
-    join(fx, C);
+    dispatch_fixture_t *fx = fixture_new(0);
+    dispatch_join(fx, A);
+    dispatch_join(fx, B);
+    dispatch_join(fx, C);
     assert_int_equal(pick(fx), A);
     assert_int_equal(pick(fx), B);
-    join(fx, D);
+    dispatch_join(fx, D);
     /* Everyone once, D included, before anyone twice. */
     assert_int_equal(pick(fx), C);
     assert_int_equal(pick(fx), D);
     assert_int_equal(pick(fx), A);
     assert_int_equal(pick(fx), B);
     assert_int_equal(pick(fx), C);
-    fixture_free(fx);
+    dispatch_fixture_free(fx);
 }
 
 /* Random joins, leaves and requests, with the array shuffled on every call:
@@ -208,7 +134,7 @@ static void select__gives__a_newcomer_its_turn_within_one_round(void **unused)
 static void select__stays__fair_through_random_joins_and_leaves(void **unused)
 {
     (void)unused;
-    rr_fixture_t *fx = fixture_new(99);
+    dispatch_fixture_t *fx = fixture_new(99);
     GRand *rand = g_rand_new_with_seed(2024);
     bool online[MAX_RESOURCES] = {false};
     bool seen[MAX_RESOURCES] = {false};
@@ -220,10 +146,10 @@ static void select__stays__fair_through_random_joins_and_leaves(void **unused)
         int action = g_rand_int_range(rand, 0, 10);
         size_t r = (size_t)g_rand_int_range(rand, 0, MAX_RESOURCES);
         if (action == 0 && fx->n > 1 && online[r] && r != newcomer) {
-            leave(fx, r);
+            dispatch_leave(fx, r);
             online[r] = false;
         } else if (action == 1 && !online[r] && newcomer == SIZE_MAX) {
-            join(fx, r);
+            dispatch_join(fx, r);
             online[r] = true;
             newcomer = r;
             newcomer_budget = fx->n;
@@ -254,7 +180,7 @@ static void select__stays__fair_through_random_joins_and_leaves(void **unused)
     }
     assert_true(changes > 1000);
     g_rand_free(rand);
-    fixture_free(fx);
+    dispatch_fixture_free(fx);
 }
 
 /* A resource the host leaves out (draining, filtered) keeps its place in the
@@ -263,9 +189,9 @@ static void select__skips__online_resources_that_are_not_candidates(void **unuse
 {
     (void)unused;
     enum { A, B, C, D };
-    rr_fixture_t *fx = fixture_new(0);
+    dispatch_fixture_t *fx = fixture_new(0);
     for (size_t r = A; r <= D; r++)
-        join(fx, r);
+        dispatch_join(fx, r);
     const cp_resource_t *some[] = {&fx->resources[D], &fx->resources[B]};
     assert_int_equal(pick_among(fx, some, 2), B);
     assert_int_equal(pick_among(fx, some, 2), D);
@@ -274,7 +200,7 @@ static void select__skips__online_resources_that_are_not_candidates(void **unuse
     assert_int_equal(pick(fx), C);
     assert_int_equal(pick(fx), D);
     assert_int_equal(pick(fx), A);
-    fixture_free(fx);
+    dispatch_fixture_free(fx);
 }
 
 /* A candidate the host did not announce is served too, last in the ring. */
@@ -282,9 +208,9 @@ static void select__adopts__a_candidate_never_announced(void **unused)
 {
     (void)unused;
     enum { A, B, X = 9 };
-    rr_fixture_t *fx = fixture_new(0);
-    join(fx, A);
-    join(fx, B);
+    dispatch_fixture_t *fx = fixture_new(0);
+    dispatch_join(fx, A);
+    dispatch_join(fx, B);
     const cp_resource_t *all[] = {&fx->resources[X], &fx->resources[B], &fx->resources[A]};
     assert_int_equal(pick_among(fx, all, 3), A);
     assert_int_equal(pick_among(fx, all, 3), B);
@@ -293,22 +219,22 @@ static void select__adopts__a_candidate_never_announced(void **unused)
     fx->ops->resource_offline(fx->state, &fx->resources[X]);
     assert_int_equal(pick(fx), B);
     assert_int_equal(pick(fx), A);
-    fixture_free(fx);
+    dispatch_fixture_free(fx);
 }
 
 static void resource_offline__ignores__an_unknown_resource(void **unused)
 {
     (void)unused;
-    rr_fixture_t *fx = fixture_new(0);
-    join(fx, 0);
-    join(fx, 1);
+    dispatch_fixture_t *fx = fixture_new(0);
+    dispatch_join(fx, 0);
+    dispatch_join(fx, 1);
     fx->ops->resource_offline(fx->state, &fx->resources[5]);
     fx->ops->resource_online(fx->state, &fx->resources[0]); /* again: keeps its place */
     assert_int_equal(pick(fx), 0);
     assert_int_equal(pick(fx), 1);
     assert_int_equal(pick(fx), 0);
-    assert_int_equal(fx->ops->select(fx->state, &request, fx->candidates, 0), CP_EDECLINE);
-    fixture_free(fx);
+    assert_int_equal(fx->ops->select(fx->state, &dispatch_request, fx->candidates, 0), CP_EDECLINE);
+    dispatch_fixture_free(fx);
 }
 
 int main(void)

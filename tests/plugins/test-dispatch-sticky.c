@@ -9,87 +9,18 @@
 #include <cmocka.h>
 #include <glib.h>
 
+#include "dispatch-checks.h"
 #include "fake-host.h"
-#include "../../plugins/dispatch-sticky/siphash.h"
+#include "siphash.h"
 
 #define MAX_RESOURCES 16
 #define SENDERS 10000
-
-typedef struct dispatch_fixture {
-    cp_host_t *host;
-    void *state;
-    const cp_dispatch_ops_t *ops;
-    cp_resource_t resources[MAX_RESOURCES];
-    char names[MAX_RESOURCES][16];
-    const cp_resource_t *candidates[MAX_RESOURCES];
-    size_t n;
-} dispatch_fixture_t;
 
 /* A fixture with SEED as [dispatch:sticky] seed (NULL: none) and N
  * candidates named "worker-0".. in order. */
 static dispatch_fixture_t *fixture_new(const char *seed, size_t n)
 {
-    dispatch_fixture_t *fx = g_new0(dispatch_fixture_t, 1);
-    fx->host = fake_host_new();
-    if (seed != NULL)
-        fake_host_set(fx->host, "seed", seed);
-    fx->ops = fake_host_dispatch_ops();
-    int status = fake_host_init_plugin(fx->host, &fx->state);
-    if (status != CP_OK)
-        fail_msg("init returned %d:\n%s", status, fake_host_transcript(fx->host));
-    for (size_t i = 0; i < MAX_RESOURCES; i++) {
-        g_snprintf(fx->names[i], sizeof fx->names[i], "worker-%zu", i);
-        fx->resources[i] = (cp_resource_t){.size = sizeof(cp_resource_t), .name = fx->names[i],
-                                           .show = ""};
-    }
-    for (size_t i = 0; i < n; i++)
-        fx->candidates[i] = &fx->resources[i];
-    fx->n = n;
-    return fx;
-}
-
-static void fixture_free(dispatch_fixture_t *fx)
-{
-    cp_plugin_descriptor.fini(fx->state);
-    fake_host_free(fx->host);
-    g_free(fx);
-}
-
-/* Swap-removes resource R from the candidates, as core/ does. */
-static void leave(dispatch_fixture_t *fx, size_t r)
-{
-    for (size_t i = 0; i < fx->n; i++) {
-        if (fx->candidates[i] == &fx->resources[r]) {
-            fx->candidates[i] = fx->candidates[--fx->n];
-            return;
-        }
-    }
-    fail_msg("worker-%zu is not a candidate", r);
-}
-
-static void join(dispatch_fixture_t *fx, size_t r)
-{
-    fx->candidates[fx->n++] = &fx->resources[r];
-}
-
-static void shuffle(dispatch_fixture_t *fx, GRand *rand)
-{
-    for (size_t i = fx->n; i > 1; i--) {
-        size_t j = (size_t)g_rand_int_range(rand, 0, (gint32)i);
-        const cp_resource_t *t = fx->candidates[i - 1];
-        fx->candidates[i - 1] = fx->candidates[j];
-        fx->candidates[j] = t;
-    }
-}
-
-/* The number of the resource chosen for a request from SENDER. */
-static size_t pick(dispatch_fixture_t *fx, const char *sender)
-{
-    const cp_dispatch_request_t request = {.sender = sender, .type = "get", .payload_ns = NULL};
-    int index = fx->ops->select(fx->state, &request, fx->candidates, fx->n);
-    if (index < 0 || (size_t)index >= fx->n)
-        fail_msg("select among %zu returned %d for %s", fx->n, index, sender);
-    return (size_t)(fx->candidates[index] - fx->resources);
+    return dispatch_fixture_new(seed, "worker-", n);
 }
 
 /* Sender number I, with a resource that changes with I to show it is
@@ -104,44 +35,15 @@ static void place_all(dispatch_fixture_t *fx, size_t *placed)
 {
     for (unsigned i = 0; i < SENDERS; i++) {
         char *jid = sender_jid(i);
-        placed[i] = pick(fx, jid);
+        placed[i] = dispatch_pick(fx, jid);
         g_free(jid);
     }
-}
-
-/* Pearson's chi-square statistic of COUNTS[0..N) against a uniform
- * distribution over TOTAL draws. */
-static double chi_square(const unsigned *counts, size_t n, unsigned total)
-{
-    double expected = (double)total / (double)n;
-    double sum = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = counts[i] - expected;
-        sum += d * d / expected;
-    }
-    return sum;
-}
-
-/* Critical values of chi-square at p = 0.999, by degrees of freedom. */
-static double critical_0999(size_t degrees)
-{
-    switch (degrees) {
-    case 4: return 18.467;
-    case 9: return 27.877;
-    default: fail_msg("no critical value for %zu degrees of freedom", degrees);
-    }
-    return 0;
 }
 
 static void descriptor__names__sticky_dispatch(void **unused)
 {
     (void)unused;
-    assert_int_equal(cp_plugin_descriptor.kind, CP_PLUGIN_DISPATCH);
-    assert_string_equal(cp_plugin_descriptor.name, "sticky");
-    const cp_dispatch_ops_t *ops = fake_host_dispatch_ops();
-    assert_non_null(ops->select);
-    assert_null(ops->resource_online);
-    assert_null(ops->resource_offline);
+    dispatch_assert_descriptor("sticky", false);
 }
 
 /* The placement of every instance, and of every version, depends on the hash
@@ -196,16 +98,16 @@ static void select__keeps__a_sender_on_its_resource_whatever_the_order(void **un
     size_t placed[SENDERS];
     place_all(fx, placed);
     for (int round = 0; round < 5; round++) {
-        shuffle(fx, rand);
+        dispatch_shuffle(fx, rand);
         for (unsigned i = 0; i < SENDERS; i += 7) {
             char *jid = sender_jid(i);
-            assert_int_equal(pick(fx, jid), placed[i]);
-            assert_int_equal(pick(fx, jid), placed[i]); /* and again: no memory of calls */
+            assert_int_equal(dispatch_pick(fx, jid), placed[i]);
+            assert_int_equal(dispatch_pick(fx, jid), placed[i]); /* and again: no memory of calls */
             g_free(jid);
         }
     }
     g_rand_free(rand);
-    fixture_free(fx);
+    dispatch_fixture_free(fx);
 }
 
 static void select__ignores__case_of_the_bare_jid_and_the_resource(void **unused)
@@ -217,16 +119,16 @@ static void select__ignores__case_of_the_bare_jid_and_the_resource(void **unused
     for (unsigned i = 0; i < 2000; i++) {
         char *bare = g_strdup_printf("romeo.%u@Montague.example", i);
         char *lower = g_ascii_strdown(bare, -1);
-        size_t expected = pick(fx, lower);
+        size_t expected = dispatch_pick(fx, lower);
         /* Random ASCII case, and every kind of resource part. */
         for (char *p = bare; *p; p++)
             *p = g_rand_boolean(rand) ? g_ascii_toupper(*p) : g_ascii_tolower(*p);
         char *with_resource = g_strdup_printf("%s/Orchard %u/x", bare, i);
         char *with_empty = g_strdup_printf("%s/", bare);
-        assert_int_equal(pick(fx, bare), expected);
-        assert_int_equal(pick(fx, with_resource), expected);
-        assert_int_equal(pick(fx, with_empty), expected);
-        varied += expected != pick(fx, "romeo@montague.example");
+        assert_int_equal(dispatch_pick(fx, bare), expected);
+        assert_int_equal(dispatch_pick(fx, with_resource), expected);
+        assert_int_equal(dispatch_pick(fx, with_empty), expected);
+        varied += expected != dispatch_pick(fx, "romeo@montague.example");
         g_free(bare);
         g_free(lower);
         g_free(with_resource);
@@ -234,7 +136,7 @@ static void select__ignores__case_of_the_bare_jid_and_the_resource(void **unused
     }
     assert_true(varied > 1000); /* bare JIDs do matter: about 1800 expected */
     g_rand_free(rand);
-    fixture_free(fx);
+    dispatch_fixture_free(fx);
 }
 
 static void select__spreads__senders_evenly(void **unused)
@@ -251,11 +153,8 @@ static void select__spreads__senders_evenly(void **unused)
             unsigned counts[MAX_RESOURCES] = {0};
             for (unsigned i = 0; i < SENDERS; i++)
                 counts[placed[i]]++;
-            double stat = chi_square(counts, n, SENDERS);
-            if (stat >= critical_0999(n - 1))
-                fail_msg("n = %zu, seed %s: chi-square %.3f", n, seeds[k] ? seeds[k] : "none",
-                         stat);
-            fixture_free(fx);
+            dispatch_assert_uniform(counts, n, SENDERS, "seed %s", seeds[k] ? seeds[k] : "none");
+            dispatch_fixture_free(fx);
         }
     }
 }
@@ -266,7 +165,7 @@ static void assert_leave_moves_only_its_senders(size_t n, size_t gone)
     dispatch_fixture_t *fx = fixture_new(NULL, n);
     size_t before[SENDERS], after[SENDERS];
     place_all(fx, before);
-    leave(fx, gone);
+    dispatch_leave(fx, gone);
     place_all(fx, after);
     unsigned moved = 0;
     for (unsigned i = 0; i < SENDERS; i++) {
@@ -282,7 +181,7 @@ static void assert_leave_moves_only_its_senders(size_t n, size_t gone)
     if (moved > 1.3 * SENDERS / n)
         fail_msg("n = %zu: %u of %d senders moved", n, moved, SENDERS);
     assert_true(moved > 0);
-    fixture_free(fx);
+    dispatch_fixture_free(fx);
 }
 
 /* When one joins N, about 1/(N + 1) of the senders move, all to it. */
@@ -291,7 +190,7 @@ static void assert_join_moves_only_to_the_newcomer(size_t n)
     dispatch_fixture_t *fx = fixture_new(NULL, n);
     size_t before[SENDERS], after[SENDERS];
     place_all(fx, before);
-    join(fx, n);
+    dispatch_join(fx, n);
     place_all(fx, after);
     unsigned moved = 0;
     for (unsigned i = 0; i < SENDERS; i++) {
@@ -306,7 +205,7 @@ static void assert_join_moves_only_to_the_newcomer(size_t n)
     if (moved < 0.7 * expected || moved > 1.3 * expected)
         fail_msg("n = %zu: %u senders moved to the newcomer, about %.0f expected", n, moved,
                  expected);
-    fixture_free(fx);
+    dispatch_fixture_free(fx);
 }
 
 static void select__moves__only_the_senders_of_a_resource_that_left(void **unused)
@@ -352,13 +251,13 @@ static void select__places__senders_as_the_documented_scheme_does(void **unused)
         for (size_t i = 0; i < G_N_ELEMENTS(names); i++)
             fx->resources[i].name = names[i];
         for (size_t i = 0; i < G_N_ELEMENTS(senders); i++) {
-            const char *chosen = fx->resources[pick(fx, senders[i])].name;
+            const char *chosen = fx->resources[dispatch_pick(fx, senders[i])].name;
             if (strcmp(chosen, expected[e].chosen[i]) != 0)
                 fail_msg("seed %s, %s: chose %s, not %s",
                          expected[e].seed ? expected[e].seed : "none", senders[i], chosen,
                          expected[e].chosen[i]);
         }
-        fixture_free(fx);
+        dispatch_fixture_free(fx);
     }
 }
 
@@ -372,12 +271,12 @@ static void select__tells_apart__the_same_localpart_at_two_domains(void **unused
     for (unsigned i = 0; i < 1000; i++) {
         char *a = g_strdup_printf("user%u@capulet.example/r", i);
         char *b = g_strdup_printf("user%u@montague.example/r", i);
-        differ += pick(fx, a) != pick(fx, b);
+        differ += dispatch_pick(fx, a) != dispatch_pick(fx, b);
         g_free(a);
         g_free(b);
     }
     assert_true(differ > 800); /* about 900 expected */
-    fixture_free(fx);
+    dispatch_fixture_free(fx);
 }
 
 /* Instances agree: the choice depends on the names and the seed only, not
@@ -390,36 +289,36 @@ static void select__agrees__between_instances_with_the_same_seed(void **unused)
     dispatch_fixture_t *b = fixture_new("0", 6); /* no seed is seed 0 */
     dispatch_fixture_t *c = fixture_new("18446744073709551615", 6);
     dispatch_fixture_t *d = fixture_new("18446744073709551615", 6);
-    shuffle(b, rand);
-    shuffle(d, rand);
+    dispatch_shuffle(b, rand);
+    dispatch_shuffle(d, rand);
     unsigned same_as_c = 0;
     for (unsigned i = 0; i < 3000; i++) {
         char *jid = sender_jid(i);
-        size_t x = pick(a, jid);
-        assert_int_equal(pick(b, jid), x);
-        size_t y = pick(c, jid);
-        assert_int_equal(pick(d, jid), y);
+        size_t x = dispatch_pick(a, jid);
+        assert_int_equal(dispatch_pick(b, jid), x);
+        size_t y = dispatch_pick(c, jid);
+        assert_int_equal(dispatch_pick(d, jid), y);
         same_as_c += x == y;
         g_free(jid);
     }
     /* Another seed, another placement: about 1/6 agree by chance. */
     assert_true(same_as_c < 1000);
     g_rand_free(rand);
-    fixture_free(a);
-    fixture_free(b);
-    fixture_free(c);
-    fixture_free(d);
+    dispatch_fixture_free(a);
+    dispatch_fixture_free(b);
+    dispatch_fixture_free(c);
+    dispatch_fixture_free(d);
 }
 
 static void select__handles__one_candidate_and_none(void **unused)
 {
     (void)unused;
     dispatch_fixture_t *fx = fixture_new(NULL, 1);
-    assert_int_equal(pick(fx, "a@b"), 0);
-    assert_int_equal(pick(fx, "b.example"), 0);
+    assert_int_equal(dispatch_pick(fx, "a@b"), 0);
+    assert_int_equal(dispatch_pick(fx, "b.example"), 0);
     const cp_dispatch_request_t request = {.sender = "a@b/c", .type = "set", .payload_ns = NULL};
     assert_int_equal(fx->ops->select(fx->state, &request, fx->candidates, 0), CP_EDECLINE);
-    fixture_free(fx);
+    dispatch_fixture_free(fx);
 }
 
 static void init__refuses__a_malformed_seed(void **unused)
@@ -429,18 +328,7 @@ static void init__refuses__a_malformed_seed(void **unused)
         "", "abc", "-1", "1.5", " 1", "1 ", "0x10", "18446744073709551616",
         "99999999999999999999999",
     };
-    for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
-        cp_host_t *host = fake_host_new();
-        void *state = NULL;
-        fake_host_set(host, "seed", bad[i]);
-        int status = fake_host_init_plugin(host, &state);
-        if (status != CP_EINVAL)
-            fail_msg("seed \"%s\": init returned %d", bad[i], status);
-        assert_int_equal(fake_host_error_count(host), 1);
-        if (!fake_host_has_error(host, "seed", "not an unsigned integer"))
-            fail_msg("seed \"%s\": %s", bad[i], fake_host_transcript(host));
-        fake_host_free(host);
-    }
+    dispatch_assert_seeds_refused(bad, G_N_ELEMENTS(bad));
 }
 
 int main(void)

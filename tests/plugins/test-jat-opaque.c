@@ -25,20 +25,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static char *encode_ok(jat_fixture_t *fx, const char *jid, int64_t expires)
-{
-    char token[CP_TOKEN_MAX + 1];
-    int status = fx->ops->encode(fx->state, jid, expires, token, sizeof token);
-    if (status != CP_OK)
-        fail_msg("encode(\"%s\") returned %d", jid, status);
-    return g_strdup(token);
-}
-
-static int64_t in_an_hour(void)
-{
-    return fake_host_now() + 3600;
-}
-
 static int64_t a_minute_ago(void)
 {
     return fake_host_now() - 60;
@@ -56,7 +42,7 @@ static void round_trip__keeps__unusual_jids_behind_26_base32_characters(void **s
 {
     jat_fixture_t *fx = *state;
     for (size_t i = 0; jat_unusual_jids[i] != NULL; i++) {
-        char *token = jat_assert_round_trip(fx, jat_unusual_jids[i], in_an_hour());
+        char *token = jat_assert_round_trip(fx, jat_unusual_jids[i], jat_in_an_hour());
         jat_assert_base32_alphabet(token);
         assert_int_equal(strlen(token), TOKEN_LEN);
         g_free(token);
@@ -66,8 +52,8 @@ static void round_trip__keeps__unusual_jids_behind_26_base32_characters(void **s
 static void encode__hides__the_jid_behind_a_fresh_token_each_time(void **state)
 {
     jat_fixture_t *fx = *state;
-    char *a = encode_ok(fx, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@example.org/r", in_an_hour());
-    char *b = encode_ok(fx, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@example.org/r", in_an_hour());
+    char *a = jat_encode_ok(fx, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@example.org/r", jat_in_an_hour());
+    char *b = jat_encode_ok(fx, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@example.org/r", jat_in_an_hour());
     assert_string_not_equal(a, b);
     assert_null(strstr(a, "aaaaa"));
     assert_null(strstr(b, "aaaaa"));
@@ -80,28 +66,28 @@ static void round_trip__keeps__a_1023_byte_resource_and_the_longest_jid(void **s
     jat_fixture_t *fx = *state;
     char token[CP_TOKEN_MAX + 1];
     char *jid = jat_jid_of_length(14 + 1023);
-    g_free(jat_assert_round_trip(fx, jid, in_an_hour()));
+    g_free(jat_assert_round_trip(fx, jid, jat_in_an_hour()));
     g_free(jid);
 
     /* A 1023-byte resource of multi-byte characters. */
     GString *wide = g_string_new("ü@bücher.example/");
     for (int i = 0; i < 341; i++)
         g_string_append(wide, "€"); /* 3 bytes each: 1023 */
-    g_free(jat_assert_round_trip(fx, wide->str, in_an_hour()));
+    g_free(jat_assert_round_trip(fx, wide->str, jat_in_an_hour()));
     g_string_free(wide, TRUE);
 
     jid = jat_jid_of_length(CP_JID_MAX);
-    g_free(jat_assert_round_trip(fx, jid, in_an_hour()));
+    g_free(jat_assert_round_trip(fx, jid, jat_in_an_hour()));
     g_free(jid);
     jid = jat_jid_of_length(CP_JID_MAX + 1);
-    assert_int_equal(fx->ops->encode(fx->state, jid, in_an_hour(), token, sizeof token), CP_ETOOLONG);
+    assert_int_equal(fx->ops->encode(fx->state, jid, jat_in_an_hour(), token, sizeof token), CP_ETOOLONG);
     g_free(jid);
 }
 
 static void decode__refuses__unknown_and_altered_tokens(void **state)
 {
     jat_fixture_t *fx = *state;
-    char *token = encode_ok(fx, "juliet@example.com/balcony", in_an_hour());
+    char *token = jat_encode_ok(fx, "juliet@example.com/balcony", jat_in_an_hour());
     assert_int_equal(jat_decode_status(fx, "aaaaaaaaaaaaaaaaaaaaaaaaaa"), CP_EBADTOKEN);
     assert_int_equal(jat_decode_status(fx, ""), CP_EBADTOKEN);
     char *upper = g_ascii_strup(token, -1);
@@ -129,7 +115,7 @@ static void decode__refuses__tokens_of_another_instance(void **state)
 {
     jat_fixture_t *fx = *state;
     jat_fixture_t *other = jat_fixture_new(NULL);
-    char *token = encode_ok(other, "juliet@example.com/balcony", in_an_hour());
+    char *token = jat_encode_ok(other, "juliet@example.com/balcony", jat_in_an_hour());
     assert_int_equal(jat_decode_status(fx, token), CP_EBADTOKEN);
     assert_int_equal(jat_decode_status(other, token), CP_OK);
     g_free(token);
@@ -139,7 +125,7 @@ static void decode__refuses__tokens_of_another_instance(void **state)
 static void decode__returns__eexpired_once_then_forgets_the_token(void **state)
 {
     jat_fixture_t *fx = *state;
-    char *token = encode_ok(fx, "juliet@example.com/balcony", a_minute_ago());
+    char *token = jat_encode_ok(fx, "juliet@example.com/balcony", a_minute_ago());
     assert_int_equal(jat_decode_status(fx, token), CP_EEXPIRED);
     assert_int_equal(jat_decode_status(fx, token), CP_EBADTOKEN);
     g_free(token);
@@ -148,8 +134,8 @@ static void decode__returns__eexpired_once_then_forgets_the_token(void **state)
 static void forget__removes__the_token_and_only_it(void **state)
 {
     jat_fixture_t *fx = *state;
-    char *kept = encode_ok(fx, "romeo@example.net/orchard", in_an_hour());
-    char *token = encode_ok(fx, "juliet@example.com/balcony", in_an_hour());
+    char *kept = jat_encode_ok(fx, "romeo@example.net/orchard", jat_in_an_hour());
+    char *token = jat_encode_ok(fx, "juliet@example.com/balcony", jat_in_an_hour());
     assert_int_equal(jat_decode_status(fx, token), CP_OK);
     fx->ops->forget(fx->state, token);
     assert_int_equal(jat_decode_status(fx, token), CP_EBADTOKEN);
@@ -169,9 +155,9 @@ static void encode__sweeps__expired_entries_as_the_table_grows(void **state)
     GPtrArray *live = g_ptr_array_new_with_free_func(g_free);
     GPtrArray *dead = g_ptr_array_new_with_free_func(g_free);
     for (int i = 0; i < 20; i++)
-        g_ptr_array_add(live, encode_ok(fx, "juliet@example.com/balcony", in_an_hour()));
+        g_ptr_array_add(live, jat_encode_ok(fx, "juliet@example.com/balcony", jat_in_an_hour()));
     for (int i = 0; i < 5000; i++)
-        g_ptr_array_add(dead, encode_ok(fx, "romeo@example.net/orchard", a_minute_ago()));
+        g_ptr_array_add(dead, jat_encode_ok(fx, "romeo@example.net/orchard", a_minute_ago()));
 
     assert_true(fake_host_log_count(fx->host, CP_LOG_DEBUG, "swept") >= 10);
     /* The first expired tokens were swept; the newest may still be there. */
@@ -191,7 +177,7 @@ static void encode__keeps__the_table_bounded_without_forget(void **state)
 {
     jat_fixture_t *fx = *state;
     for (int i = 0; i < 20000; i++) {
-        char *token = encode_ok(fx, "romeo@example.net/orchard", a_minute_ago());
+        char *token = jat_encode_ok(fx, "romeo@example.net/orchard", a_minute_ago());
         g_free(token);
     }
     size_t sweeps = fake_host_log_count(fx->host, CP_LOG_DEBUG, "swept");
@@ -220,7 +206,7 @@ static void fini__frees__tokens_never_forgotten(void **unused)
     /* Checked by valgrind and ASan: fini must free what is left. */
     jat_fixture_t *fx = jat_fixture_new(NULL);
     for (int i = 0; i < 10; i++)
-        g_free(encode_ok(fx, "juliet@example.com/balcony", in_an_hour()));
+        g_free(jat_encode_ok(fx, "juliet@example.com/balcony", jat_in_an_hour()));
     jat_fixture_free(fx);
 }
 
