@@ -1,0 +1,1087 @@
+/* Integration-test harness: see harness.h. */
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define STOP_BOUND_MS 5000     /* SIGTERM -> SIGKILL */
+#define START_BOUND_MS 15000   /* Prosody until both ports accept */
+#define CONNECT_BOUND_MS 10000 /* a test client until its session */
+
+/* ---- the run ------------------------------------------------------------- */
+
+static char *g_dir;
+/* Built once, so that the signal handler needs no allocation. */
+static char *g_rm_argv[4];
+static volatile pid_t g_prosody_pid;
+static volatile pid_t g_proxy_pid;
+static int g_proxy_status = -1; /* last collected wait status */
+static int g_c2s_port, g_component_port;
+static char *g_prosody_cfg;
+static char *g_proxy_err, *g_proxy_out;
+static int g_proxy_seq;
+static volatile pid_t g_helpers[8]; /* from hx_spawn() */
+static xmpp_ctx_t *g_ctx;
+static GPtrArray *g_clients; /* hx_client_t *, not owned */
+
+gint64 hx_now_ms(void)
+{
+    return g_get_monotonic_time() / 1000;
+}
+
+static void on_fatal_signal(int sig)
+{
+    /* Only async-signal-safe calls here. */
+    pid_t pids[10] = {g_proxy_pid, g_prosody_pid};
+    for (int i = 0; i < 8; i++)
+        pids[2 + i] = g_helpers[i];
+    for (int i = 0; i < 10; i++) {
+        if (pids[i] > 0) {
+            kill(pids[i], SIGKILL);
+            waitpid(pids[i], NULL, 0);
+        }
+    }
+    if (g_rm_argv[0]) {
+        pid_t rm = fork();
+        if (rm == 0) {
+            execv(g_rm_argv[0], g_rm_argv);
+            _exit(127);
+        }
+        if (rm > 0)
+            waitpid(rm, NULL, 0);
+    }
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void at_exit(void)
+{
+    hx_cleanup();
+}
+
+xmpp_ctx_t *hx_ctx(void)
+{
+    return g_ctx;
+}
+
+const char *hx_dir(void)
+{
+    return g_dir;
+}
+
+const char *hx_init(void)
+{
+    if (g_dir)
+        return g_dir;
+    const char *base = g_getenv("TMPDIR");
+    g_autofree char *tmpl =
+        g_build_filename(base && *base ? base : "/tmp", "cp-it-XXXXXX", NULL);
+    if (!mkdtemp(tmpl)) {
+        fprintf(stderr, "harness: mkdtemp %s: %s\n", tmpl, strerror(errno));
+        abort();
+    }
+    g_dir = g_strdup(tmpl);
+    g_rm_argv[0] = "/bin/rm";
+    g_rm_argv[1] = "-rf";
+    g_rm_argv[2] = g_dir;
+    g_rm_argv[3] = NULL;
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_fatal_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    atexit(at_exit);
+
+    xmpp_initialize();
+    xmpp_log_t *log = NULL;
+    if (g_getenv("HX_DEBUG"))
+        log = xmpp_get_default_logger(XMPP_LEVEL_DEBUG);
+    g_ctx = xmpp_ctx_new(NULL, log);
+    g_clients = g_ptr_array_new();
+    return g_dir;
+}
+
+static int rm_one(const char *path, const struct stat *sb, int flag,
+                  struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+void hx_cleanup(void)
+{
+    for (int i = 0; i < 8; i++) {
+        if (g_helpers[i] > 0)
+            hx_spawn_stop(g_helpers[i], STOP_BOUND_MS);
+    }
+    while (g_clients && g_clients->len > 0)
+        hx_client_free(g_ptr_array_index(g_clients, g_clients->len - 1));
+    if (g_proxy_pid > 0)
+        hx_proxy_stop();
+    if (g_prosody_pid > 0)
+        hx_prosody_stop();
+    if (g_dir) {
+        if (!g_getenv("HX_KEEP"))
+            nftw(g_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        else
+            fprintf(stderr, "harness: kept %s\n", g_dir);
+        g_rm_argv[0] = NULL;
+        g_clear_pointer(&g_dir, g_free);
+    }
+    if (g_ctx) {
+        xmpp_ctx_free(g_ctx);
+        g_ctx = NULL;
+        xmpp_shutdown();
+    }
+    g_clear_pointer(&g_clients, g_ptr_array_unref);
+    g_clear_pointer(&g_prosody_cfg, g_free);
+    g_clear_pointer(&g_proxy_err, g_free);
+    g_clear_pointer(&g_proxy_out, g_free);
+}
+
+/* ---- children ------------------------------------------------------------ */
+
+static pid_t spawn(char *const argv[], const char *out, const char *err)
+{
+    pid_t parent = getpid();
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "harness: fork: %s\n", strerror(errno));
+        return -1;
+    }
+    if (pid > 0)
+        return pid;
+
+    /* Child: die with the test process, keep none of its sockets (a client
+     * socket held open here would hide a disconnect from the server). */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+        _exit(127);
+    int fo = open(out, O_WRONLY | O_CREAT | O_APPEND, 0600);
+    int fe = open(err, O_WRONLY | O_CREAT | O_APPEND, 0600);
+    int fi = open("/dev/null", O_RDONLY);
+    if (fo < 0 || fe < 0 || fi < 0)
+        _exit(127);
+    dup2(fi, 0);
+    dup2(fo, 1);
+    dup2(fe, 2);
+    close_range(3, ~0U, 0);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    signal(SIGPIPE, SIG_DFL);
+    execvp(argv[0], argv);
+    fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+    _exit(127);
+}
+
+/* Waits for PID up to BOUND_MS while pumping the clients; returns the wait
+ * status or -1 if it is still running. */
+static int wait_child(pid_t pid, int bound_ms)
+{
+    gint64 end = hx_now_ms() + bound_ms;
+    for (;;) {
+        int status;
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid)
+            return status;
+        if (r < 0 && errno != EINTR)
+            return -2;
+        if (hx_now_ms() >= end)
+            return -1;
+        hx_pump(10);
+    }
+}
+
+/* SIGTERM, bounded wait, SIGKILL. */
+static int stop_child(pid_t pid)
+{
+    kill(pid, SIGTERM);
+    int status = wait_child(pid, STOP_BOUND_MS);
+    if (status == -1) {
+        fprintf(stderr, "harness: pid %d ignored SIGTERM, killing\n", (int)pid);
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+    }
+    return status;
+}
+
+static char *read_file(const char *path)
+{
+    char *text = NULL;
+    if (!g_file_get_contents(path, &text, NULL, NULL))
+        return g_strdup("");
+    return text;
+}
+
+char *hx_write_file(const char *name, const char *text, int mode)
+{
+    char *path = g_build_filename(g_dir, name, NULL);
+    if (!g_file_set_contents(path, text, -1, NULL) || chmod(path, mode) != 0) {
+        fprintf(stderr, "harness: cannot write %s\n", path);
+        abort();
+    }
+    return path;
+}
+
+pid_t hx_spawn(char *const argv[], const char *out_path)
+{
+    for (int i = 0; i < 8; i++) {
+        if (g_helpers[i] <= 0) {
+            pid_t pid = spawn(argv, out_path, out_path);
+            g_helpers[i] = pid > 0 ? pid : 0;
+            return pid;
+        }
+    }
+    fprintf(stderr, "harness: too many helpers\n");
+    return -1;
+}
+
+int hx_spawn_stop(pid_t pid, int timeout_ms)
+{
+    kill(pid, SIGTERM);
+    int status = wait_child(pid, timeout_ms);
+    if (status == -1) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+    for (int i = 0; i < 8; i++) {
+        if (g_helpers[i] == pid)
+            g_helpers[i] = 0;
+    }
+    return status;
+}
+
+int hx_run(char *const argv[], char **out, char **err, int timeout_ms)
+{
+    static int seq;
+    seq++;
+    g_autofree char *o = g_strdup_printf("%s/run-%d.out", g_dir, seq);
+    g_autofree char *e = g_strdup_printf("%s/run-%d.err", g_dir, seq);
+    pid_t pid = spawn(argv, o, e);
+    if (pid < 0)
+        return -1;
+    int status = wait_child(pid, timeout_ms);
+    if (status == -1) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        status = -1;
+    }
+    if (out)
+        *out = read_file(o);
+    if (err)
+        *err = read_file(e);
+    if (status < 0 || !WIFEXITED(status))
+        return -1;
+    return WEXITSTATUS(status);
+}
+
+/* ---- Prosody ------------------------------------------------------------- */
+
+static int bind_free_port(int *fd_out)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof sa;
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
+        getsockname(fd, (struct sockaddr *)&sa, &len) != 0) {
+        fprintf(stderr, "harness: no free port: %s\n", strerror(errno));
+        abort();
+    }
+    *fd_out = fd;
+    return ntohs(sa.sin_port);
+}
+
+static bool port_accepts(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool ok = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+    close(fd);
+    return ok;
+}
+
+static void write_account(const char *name)
+{
+    g_autofree char *dir =
+        g_build_filename(g_dir, "data", "localhost", "accounts", NULL);
+    g_mkdir_with_parents(dir, 0700);
+    g_autofree char *path = g_strdup_printf("%s/%s.dat", dir, name);
+    g_autofree char *text =
+        g_strdup_printf("return {\n\t[\"password\"] = \"%s\";\n};\n", HX_PASSWORD);
+    g_file_set_contents(path, text, -1, NULL);
+}
+
+static void write_prosody_config(void)
+{
+    int fd1, fd2;
+    g_c2s_port = bind_free_port(&fd1);
+    g_component_port = bind_free_port(&fd2);
+    close(fd1);
+    close(fd2);
+
+    g_autofree char *certs = g_build_filename(g_dir, "certs", NULL);
+    g_mkdir_with_parents(certs, 0700);
+    g_autofree char *cfg = g_strdup_printf(
+        "-- written by tests/integration/harness.c\n"
+        "run_as_root = true\n"
+        "pidfile = \"%1$s/prosody.pid\"\n"
+        "data_path = \"%1$s/data\"\n"
+        "certificates = \"%1$s/certs\"\n"
+        "log = { debug = \"%1$s/prosody.log\" }\n"
+        "interfaces = { \"127.0.0.1\" }\n"
+        "c2s_interfaces = { \"127.0.0.1\" }\n"
+        "component_interfaces = { \"127.0.0.1\" }\n"
+        "c2s_ports = { %2$d }\n"
+        "component_ports = { %3$d }\n"
+        "s2s_ports = { }\n"
+        "http_ports = { }\n"
+        "https_ports = { }\n"
+        "c2s_direct_tls_ports = { }\n"
+        "s2s_direct_tls_ports = { }\n"
+        "legacy_ssl_ports = { }\n"
+        "modules_enabled = { \"roster\"; \"saslauth\"; \"disco\"; \"ping\"; "
+        "\"posix\" }\n"
+        "modules_disabled = { \"s2s\"; \"tls\"; \"offline\" }\n"
+        "c2s_require_encryption = false\n"
+        "allow_unencrypted_plain_auth = true\n"
+        "authentication = \"internal_plain\"\n"
+        "network_settings = { nagle = false; opportunistic_writes = true; }\n"
+        "\n"
+        "VirtualHost \"localhost\"\n"
+        "\n"
+        "Component \"%4$s\"\n"
+        "\tcomponent_secret = \"%5$s\"\n",
+        g_dir, g_c2s_port, g_component_port, HX_DOMAIN, HX_SECRET);
+    g_prosody_cfg = hx_write_file("prosody.cfg.lua", cfg, 0600);
+    write_account("service");
+    write_account("alice");
+    write_account("bob");
+}
+
+static bool prosody_spawn(void)
+{
+    char *argv[] = {"prosody", "--config", g_prosody_cfg, "-F", NULL};
+    g_autofree char *out = g_build_filename(g_dir, "prosody.stdout", NULL);
+    pid_t pid = spawn(argv, out, out);
+    if (pid < 0)
+        return false;
+    g_prosody_pid = pid;
+    gint64 end = hx_now_ms() + START_BOUND_MS;
+    while (!(port_accepts(g_c2s_port) && port_accepts(g_component_port))) {
+        int status;
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            g_prosody_pid = 0;
+            g_autofree char *text = read_file(out);
+            fprintf(stderr, "harness: prosody exited (status %d):\n%s\n",
+                    status, text);
+            return false;
+        }
+        if (hx_now_ms() > end) {
+            fprintf(stderr, "harness: prosody did not open its ports\n");
+            hx_prosody_stop();
+            return false;
+        }
+        g_usleep(10 * 1000);
+    }
+    return true;
+}
+
+bool hx_prosody_start(void)
+{
+    hx_init();
+    if (!g_prosody_cfg)
+        write_prosody_config();
+    return prosody_spawn();
+}
+
+void hx_prosody_stop(void)
+{
+    pid_t pid = g_prosody_pid;
+    if (pid <= 0)
+        return;
+    stop_child(pid);
+    g_prosody_pid = 0;
+    /* Let the clients see their connections close. */
+    hx_pump(50);
+}
+
+bool hx_prosody_restart(void)
+{
+    hx_prosody_stop();
+    return prosody_spawn();
+}
+
+int hx_c2s_port(void)
+{
+    return g_c2s_port;
+}
+
+int hx_component_port(void)
+{
+    return g_component_port;
+}
+
+pid_t hx_prosody_pid(void)
+{
+    return g_prosody_pid;
+}
+
+/* ---- client-proxy -------------------------------------------------------- */
+
+const char *hx_proxy_bin(void)
+{
+    const char *bin = g_getenv("CLIENT_PROXY_BIN");
+    return bin && *bin ? bin : "client-proxy";
+}
+
+char *hx_proxy_write_config(const char *name, const hx_proxy_opts_t *o)
+{
+    hx_proxy_opts_t d = {0};
+    if (o)
+        d = *o;
+    g_autofree char *text = g_strdup_printf(
+        "[component]\n"
+        "domain = %s\n"
+        "secret = %s\n"
+        "server = 127.0.0.1\n"
+        "port = %d\n"
+        "\n"
+        "[proxy]\n"
+        "target = %s\n"
+        "dispatch = %s\n"
+        "encoding = %s\n"
+        "request_timeout = %d\n"
+        "%s",
+        d.domain ? d.domain : HX_DOMAIN, d.secret ? d.secret : HX_SECRET,
+        d.port ? d.port : g_component_port, d.target ? d.target : HX_TARGET,
+        d.dispatch ? d.dispatch : "random", d.encoding ? d.encoding : "raw",
+        d.request_timeout ? d.request_timeout : 2, d.extra ? d.extra : "");
+    return hx_write_file(name, text, 0600);
+}
+
+pid_t hx_proxy_start(const hx_proxy_opts_t *opts)
+{
+    hx_init();
+    if (g_proxy_pid > 0)
+        hx_proxy_stop();
+    g_proxy_seq++;
+    g_autofree char *name = g_strdup_printf("proxy-%d.conf", g_proxy_seq);
+    g_autofree char *cfg = hx_proxy_write_config(name, opts);
+    g_free(g_proxy_err);
+    g_free(g_proxy_out);
+    g_proxy_err = g_strdup_printf("%s/proxy-%d.stderr", g_dir, g_proxy_seq);
+    g_proxy_out = g_strdup_printf("%s/proxy-%d.stdout", g_dir, g_proxy_seq);
+    char *argv[] = {(char *)hx_proxy_bin(), "--config", cfg, NULL};
+    pid_t pid = spawn(argv, g_proxy_out, g_proxy_err);
+    g_proxy_pid = pid > 0 ? pid : 0;
+    g_proxy_status = -1;
+    return pid;
+}
+
+void hx_proxy_rewrite_config(const hx_proxy_opts_t *opts)
+{
+    g_autofree char *name = g_strdup_printf("proxy-%d.conf", g_proxy_seq);
+    g_free(hx_proxy_write_config(name, opts));
+}
+
+char *hx_proxy_log(void)
+{
+    return g_proxy_err ? read_file(g_proxy_err) : g_strdup("");
+}
+
+size_t hx_proxy_log_mark(void)
+{
+    g_autofree char *text = hx_proxy_log();
+    return strlen(text);
+}
+
+char *hx_proxy_wait_log(size_t mark, const char *needle, int timeout_ms)
+{
+    g_autofree char *low_needle = g_ascii_strdown(needle, -1);
+    gint64 end = hx_now_ms() + timeout_ms;
+    for (;;) {
+        g_autofree char *text = hx_proxy_log();
+        if (strlen(text) > mark) {
+            g_autofree char *low = g_ascii_strdown(text + mark, -1);
+            char *hit = strstr(low, low_needle);
+            if (hit) {
+                /* Return the whole line, with its original case. */
+                size_t off = (size_t)(hit - low);
+                size_t start = off, stop = off;
+                const char *t = text + mark;
+                while (start > 0 && t[start - 1] != '\n')
+                    start--;
+                while (t[stop] && t[stop] != '\n')
+                    stop++;
+                return g_strndup(t + start, stop - start);
+            }
+        }
+        if (hx_now_ms() >= end)
+            return NULL;
+        hx_pump(20);
+    }
+}
+
+void hx_proxy_signal(int sig)
+{
+    if (g_proxy_pid > 0)
+        kill(g_proxy_pid, sig);
+}
+
+int hx_proxy_wait_exit(int timeout_ms)
+{
+    if (g_proxy_pid <= 0)
+        return g_proxy_status;
+    int status = wait_child(g_proxy_pid, timeout_ms);
+    if (status >= 0) {
+        g_proxy_pid = 0;
+        g_proxy_status = status;
+    }
+    return status;
+}
+
+int hx_proxy_stop(void)
+{
+    if (g_proxy_pid <= 0)
+        return g_proxy_status;
+    g_proxy_status = stop_child(g_proxy_pid);
+    g_proxy_pid = 0;
+    return g_proxy_status;
+}
+
+bool hx_proxy_running(void)
+{
+    if (g_proxy_pid <= 0)
+        return false;
+    int status;
+    if (waitpid(g_proxy_pid, &status, WNOHANG) == g_proxy_pid) {
+        g_proxy_pid = 0;
+        g_proxy_status = status;
+        return false;
+    }
+    return true;
+}
+
+/* ---- test XMPP clients --------------------------------------------------- */
+
+enum { ST_OFFLINE, ST_CONNECTING, ST_ONLINE };
+
+struct hx_client {
+    xmpp_conn_t *conn;
+    char *bare;
+    char *resource;
+    char *jid; /* bound full JID */
+    bool worker;
+    int state;
+    hx_mode_t mode;
+    GPtrArray *rx;       /* every stanza received (owned copies) */
+    GPtrArray *requests; /* IQ get/set received, worker only (refs) */
+    GQueue *held;        /* requests not yet answered or taken (refs) */
+};
+
+static unsigned g_id_seq;
+
+static char *new_id(void)
+{
+    return g_strdup_printf("hx%u-%08x", ++g_id_seq, g_random_int());
+}
+
+void hx_pump(int ms)
+{
+    gint64 end = hx_now_ms() + ms;
+    do {
+        gint64 before = hx_now_ms();
+        xmpp_run_once(g_ctx, 5);
+        /* With no connection xmpp_run_once() may return at once. */
+        if (hx_now_ms() == before)
+            g_usleep(1000);
+    } while (hx_now_ms() < end);
+}
+
+bool hx_pump_until(bool (*pred)(void *), void *arg, int timeout_ms)
+{
+    gint64 end = hx_now_ms() + timeout_ms;
+    while (!pred(arg)) {
+        if (hx_now_ms() >= end)
+            return false;
+        hx_pump(5);
+    }
+    return true;
+}
+
+static int set_nodelay(xmpp_conn_t *conn, void *sock)
+{
+    (void)conn;
+    int one = 1;
+    return setsockopt(*(int *)sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+static xmpp_stanza_t *parse(const char *xml)
+{
+    xmpp_stanza_t *st = xmpp_stanza_new_from_string(g_ctx, xml);
+    if (!st) {
+        fprintf(stderr, "harness: cannot parse %s\n", xml);
+        abort();
+    }
+    return st;
+}
+
+void hx_send(hx_client_t *c, xmpp_stanza_t *stanza)
+{
+    xmpp_send(c->conn, stanza);
+}
+
+void hx_send_xml(hx_client_t *c, const char *xml)
+{
+    xmpp_stanza_t *st = parse(xml);
+    xmpp_send(c->conn, st);
+    xmpp_stanza_release(st);
+}
+
+void hx_send_presence(hx_client_t *c, const char *type, const char *show,
+                      const char *to)
+{
+    xmpp_stanza_t *p = xmpp_presence_new(g_ctx);
+    if (type)
+        xmpp_stanza_set_type(p, type);
+    if (to)
+        xmpp_stanza_set_to(p, to);
+    if (show) {
+        xmpp_stanza_t *s = xmpp_stanza_new(g_ctx);
+        xmpp_stanza_set_name(s, "show");
+        xmpp_stanza_t *t = xmpp_stanza_new(g_ctx);
+        xmpp_stanza_set_text(t, show);
+        xmpp_stanza_add_child_ex(s, t, 0);
+        xmpp_stanza_add_child_ex(p, s, 0);
+    }
+    xmpp_send(c->conn, p);
+    xmpp_stanza_release(p);
+}
+
+static void release_stanza(gpointer stanza)
+{
+    xmpp_stanza_release(stanza);
+}
+
+void hx_answer(hx_client_t *c, xmpp_stanza_t *req, const char *to_override)
+{
+    xmpp_stanza_t *payload = xmpp_stanza_get_children(req);
+    while (payload && !xmpp_stanza_is_tag(payload))
+        payload = xmpp_stanza_get_next(payload);
+    const char *ns = payload ? xmpp_stanza_get_ns(payload) : NULL;
+    xmpp_stanza_t *res;
+
+    if (ns && strcmp(ns, HX_ECHO_NS) == 0) {
+        res = xmpp_iq_new(g_ctx, "result", xmpp_stanza_get_id(req));
+        xmpp_stanza_t *echo = xmpp_stanza_copy(payload);
+        xmpp_stanza_t *by = xmpp_stanza_new(g_ctx);
+        xmpp_stanza_set_name(by, "handled-by");
+        xmpp_stanza_set_ns(by, HX_ECHO_NS);
+        xmpp_stanza_set_attribute(by, "resource", c->resource);
+        xmpp_stanza_set_attribute(by, "from", xmpp_stanza_get_from(req));
+        xmpp_stanza_add_child_ex(echo, by, 0);
+        xmpp_stanza_add_child_ex(res, echo, 0);
+    } else if (ns && strcmp(ns, "urn:xmpp:ping") == 0) {
+        res = xmpp_iq_new(g_ctx, "result", xmpp_stanza_get_id(req));
+    } else {
+        res = xmpp_stanza_reply_error(req, "cancel", "feature-not-implemented",
+                                      NULL);
+        xmpp_stanza_del_attribute(res, "lang");
+        xmpp_stanza_del_attribute(res, "from");
+    }
+    xmpp_stanza_set_to(res, to_override ? to_override
+                                        : xmpp_stanza_get_from(req));
+    xmpp_send(c->conn, res);
+    xmpp_stanza_release(res);
+}
+
+static int on_stanza(xmpp_conn_t *conn, xmpp_stanza_t *st, void *data)
+{
+    (void)conn;
+    hx_client_t *c = data;
+    xmpp_stanza_t *copy = xmpp_stanza_copy(st);
+    g_ptr_array_add(c->rx, copy);
+    if (!c->worker)
+        return 1;
+
+    const char *name = xmpp_stanza_get_name(st);
+    const char *type = xmpp_stanza_get_type(st);
+    if (strcmp(name, "presence") == 0 && type && strcmp(type, "subscribe") == 0) {
+        xmpp_stanza_t *p = xmpp_presence_new(g_ctx);
+        xmpp_stanza_set_type(p, "subscribed");
+        xmpp_stanza_set_to(p, xmpp_stanza_get_from(st));
+        xmpp_send(c->conn, p);
+        xmpp_stanza_release(p);
+    } else if (strcmp(name, "iq") == 0 && type &&
+               (strcmp(type, "get") == 0 || strcmp(type, "set") == 0)) {
+        const char *from = xmpp_stanza_get_from(st);
+        if (!from || strcmp(from, c->bare) == 0 ||
+            strcmp(from, "localhost") == 0) {
+            /* A roster push from our own server: acknowledge it. */
+            xmpp_stanza_t *ack = xmpp_iq_new(g_ctx, "result",
+                                             xmpp_stanza_get_id(st));
+            if (from)
+                xmpp_stanza_set_to(ack, from);
+            xmpp_send(c->conn, ack);
+            xmpp_stanza_release(ack);
+            return 1;
+        }
+        g_ptr_array_add(c->requests, xmpp_stanza_clone(copy));
+        if (c->mode == HX_ANSWER)
+            hx_answer(c, copy, NULL);
+        else
+            g_queue_push_tail(c->held, xmpp_stanza_clone(copy));
+    }
+    return 1;
+}
+
+static void on_conn(xmpp_conn_t *conn, xmpp_conn_event_t ev, int error,
+                    xmpp_stream_error_t *se, void *data)
+{
+    (void)error;
+    (void)se;
+    hx_client_t *c = data;
+    if (ev == XMPP_CONN_CONNECT) {
+        c->state = ST_ONLINE;
+        g_free(c->jid);
+        c->jid = g_strdup(xmpp_conn_get_bound_jid(conn));
+        if (c->worker) {
+            /* Fetch the roster first: Prosody forwards `subscribed` and
+             * roster pushes only to resources that did. */
+            char *id = new_id();
+            xmpp_stanza_t *iq = xmpp_iq_new(g_ctx, "get", id);
+            xmpp_stanza_t *q = xmpp_stanza_new(g_ctx);
+            xmpp_stanza_set_name(q, "query");
+            xmpp_stanza_set_ns(q, "jabber:iq:roster");
+            xmpp_stanza_add_child_ex(iq, q, 0);
+            xmpp_send(conn, iq);
+            xmpp_stanza_release(iq);
+            g_free(id);
+            hx_send_presence(c, NULL, NULL, NULL);
+        }
+    } else {
+        c->state = ST_OFFLINE;
+    }
+}
+
+static bool not_connecting(void *arg)
+{
+    return ((hx_client_t *)arg)->state != ST_CONNECTING;
+}
+
+static bool start_connect(hx_client_t *c)
+{
+    c->state = ST_CONNECTING;
+    if (xmpp_connect_client(c->conn, "127.0.0.1", (unsigned short)g_c2s_port,
+                            on_conn, c) != XMPP_EOK) {
+        c->state = ST_OFFLINE;
+        return false;
+    }
+    hx_pump_until(not_connecting, c, CONNECT_BOUND_MS);
+    if (c->state != ST_ONLINE)
+        return false;
+    /* Let the roster query and initial presence go out. */
+    hx_pump(20);
+    return true;
+}
+
+hx_client_t *hx_client_connect(const char *node, const char *resource,
+                               bool worker)
+{
+    hx_init();
+    hx_client_t *c = g_new0(hx_client_t, 1);
+    c->bare = g_strdup_printf("%s@localhost", node);
+    c->resource = g_strdup(resource);
+    c->worker = worker;
+    c->mode = HX_ANSWER;
+    c->rx = g_ptr_array_new_with_free_func(release_stanza);
+    c->requests =
+        g_ptr_array_new_with_free_func(release_stanza);
+    c->held = g_queue_new();
+    c->conn = xmpp_conn_new(g_ctx);
+    g_autofree char *jid = g_strdup_printf("%s/%s", c->bare, resource);
+    xmpp_conn_set_jid(c->conn, jid);
+    xmpp_conn_set_pass(c->conn, HX_PASSWORD);
+    xmpp_conn_set_flags(c->conn, XMPP_CONN_FLAG_DISABLE_TLS);
+    xmpp_conn_set_sockopt_callback(c->conn, set_nodelay);
+    xmpp_handler_add(c->conn, on_stanza, NULL, NULL, NULL, c);
+    g_ptr_array_add(g_clients, c);
+    if (!start_connect(c)) {
+        fprintf(stderr, "harness: %s could not log in\n", jid);
+        hx_client_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+static bool is_offline(void *arg)
+{
+    return ((hx_client_t *)arg)->state == ST_OFFLINE;
+}
+
+void hx_client_disconnect(hx_client_t *c)
+{
+    if (c->state == ST_OFFLINE)
+        return;
+    xmpp_disconnect(c->conn);
+    hx_pump_until(is_offline, c, 3000);
+}
+
+bool hx_client_reconnect(hx_client_t *c)
+{
+    if (c->state != ST_OFFLINE)
+        hx_client_disconnect(c);
+    return start_connect(c);
+}
+
+bool hx_client_connected(const hx_client_t *c)
+{
+    return c->state == ST_ONLINE;
+}
+
+void hx_client_free(hx_client_t *c)
+{
+    if (!c)
+        return;
+    if (c->state != ST_OFFLINE)
+        hx_client_disconnect(c);
+    g_ptr_array_remove(g_clients, c);
+    xmpp_conn_release(c->conn);
+    g_queue_free_full(c->held, release_stanza);
+    g_ptr_array_unref(c->requests);
+    g_ptr_array_unref(c->rx);
+    g_free(c->bare);
+    g_free(c->resource);
+    g_free(c->jid);
+    g_free(c);
+}
+
+const char *hx_client_jid(const hx_client_t *c)
+{
+    return c->jid;
+}
+
+const char *hx_client_resource(const hx_client_t *c)
+{
+    return c->resource;
+}
+
+void hx_client_set_mode(hx_client_t *c, hx_mode_t mode)
+{
+    c->mode = mode;
+}
+
+char *hx_iq_send(hx_client_t *c, const char *to, const char *type,
+                 const char *payload_xml)
+{
+    char *id = new_id();
+    xmpp_stanza_t *iq = xmpp_iq_new(g_ctx, type, id);
+    xmpp_stanza_set_to(iq, to);
+    if (payload_xml) {
+        xmpp_stanza_t *p = parse(payload_xml);
+        xmpp_stanza_add_child_ex(iq, p, 0);
+    }
+    xmpp_send(c->conn, iq);
+    xmpp_stanza_release(iq);
+    return id;
+}
+
+static xmpp_stanza_t *find_reply(hx_client_t *c, const char *id)
+{
+    for (unsigned i = 0; i < c->rx->len; i++) {
+        xmpp_stanza_t *st = g_ptr_array_index(c->rx, i);
+        const char *sid = xmpp_stanza_get_id(st);
+        const char *type = xmpp_stanza_get_type(st);
+        if (sid && strcmp(sid, id) == 0 && type &&
+            (strcmp(type, "result") == 0 || strcmp(type, "error") == 0))
+            return st;
+    }
+    return NULL;
+}
+
+xmpp_stanza_t *hx_wait_reply(hx_client_t *c, const char *id, int timeout_ms)
+{
+    gint64 end = hx_now_ms() + timeout_ms;
+    xmpp_stanza_t *st;
+    while (!(st = find_reply(c, id))) {
+        if (hx_now_ms() >= end)
+            return NULL;
+        hx_pump(5);
+    }
+    return st;
+}
+
+xmpp_stanza_t *hx_iq(hx_client_t *c, const char *to, const char *type,
+                     const char *payload_xml, int timeout_ms)
+{
+    g_autofree char *id = hx_iq_send(c, to, type, payload_xml);
+    return hx_wait_reply(c, id, timeout_ms);
+}
+
+int hx_count_id(hx_client_t *c, const char *id)
+{
+    int n = 0;
+    for (unsigned i = 0; i < c->rx->len; i++) {
+        const char *sid = xmpp_stanza_get_id(g_ptr_array_index(c->rx, i));
+        if (sid && strcmp(sid, id) == 0)
+            n++;
+    }
+    return n;
+}
+
+unsigned hx_received_count(hx_client_t *c)
+{
+    return c->rx->len;
+}
+
+xmpp_stanza_t *hx_received(hx_client_t *c, unsigned i)
+{
+    return i < c->rx->len ? g_ptr_array_index(c->rx, i) : NULL;
+}
+
+static bool matches(xmpp_stanza_t *st, const char *name, const char *type,
+                    const char *from_prefix)
+{
+    if (strcmp(xmpp_stanza_get_name(st), name) != 0)
+        return false;
+    const char *t = xmpp_stanza_get_type(st);
+    if (type) {
+        if (strcmp(type, "available") == 0 ? t != NULL
+                                           : (!t || strcmp(t, type) != 0))
+            return false;
+    }
+    const char *from = xmpp_stanza_get_from(st);
+    if (from_prefix &&
+        (!from || strncmp(from, from_prefix, strlen(from_prefix)) != 0))
+        return false;
+    return true;
+}
+
+xmpp_stanza_t *hx_wait_stanza(hx_client_t *c, unsigned mark, const char *name,
+                              const char *type, const char *from_prefix,
+                              int timeout_ms)
+{
+    gint64 end = hx_now_ms() + timeout_ms;
+    for (;;) {
+        for (unsigned i = mark; i < c->rx->len; i++) {
+            xmpp_stanza_t *st = g_ptr_array_index(c->rx, i);
+            if (matches(st, name, type, from_prefix))
+                return st;
+        }
+        if (hx_now_ms() >= end)
+            return NULL;
+        hx_pump(5);
+    }
+}
+
+xmpp_stanza_t *hx_take_request(hx_client_t **workers, hx_client_t **holder,
+                               int timeout_ms)
+{
+    gint64 end = hx_now_ms() + timeout_ms;
+    for (;;) {
+        for (hx_client_t **w = workers; *w; w++) {
+            if (!g_queue_is_empty((*w)->held)) {
+                xmpp_stanza_t *st = g_queue_pop_head((*w)->held);
+                /* The holder's `requests` array keeps it alive. */
+                xmpp_stanza_release(st);
+                if (holder)
+                    *holder = *w;
+                return st;
+            }
+        }
+        if (hx_now_ms() >= end)
+            return NULL;
+        hx_pump(5);
+    }
+}
+
+unsigned hx_requests_seen(hx_client_t *c)
+{
+    return c->requests->len;
+}
+
+xmpp_stanza_t *hx_request_seen(hx_client_t *c, unsigned i)
+{
+    return i < c->requests->len ? g_ptr_array_index(c->requests, i) : NULL;
+}
+
+/* ---- stanza helpers ------------------------------------------------------ */
+
+char *hx_error_of(xmpp_stanza_t *st)
+{
+    xmpp_stanza_t *err = xmpp_stanza_get_child_by_name(st, "error");
+    if (!err)
+        return NULL;
+    const char *type = xmpp_stanza_get_type(err);
+    const char *cond = "?";
+    for (xmpp_stanza_t *ch = xmpp_stanza_get_children(err); ch;
+         ch = xmpp_stanza_get_next(ch)) {
+        const char *ns = xmpp_stanza_get_ns(ch);
+        if (xmpp_stanza_is_tag(ch) && ns &&
+            strcmp(ns, "urn:ietf:params:xml:ns:xmpp-stanzas") == 0 &&
+            strcmp(xmpp_stanza_get_name(ch), "text") != 0) {
+            cond = xmpp_stanza_get_name(ch);
+            break;
+        }
+    }
+    return g_strdup_printf("%s/%s", type ? type : "?", cond);
+}
+
+char *hx_text(xmpp_stanza_t *st)
+{
+    if (!st)
+        return g_strdup("(none)");
+    char *buf = NULL;
+    size_t len = 0;
+    if (xmpp_stanza_to_text(st, &buf, &len) != XMPP_EOK)
+        return g_strdup("(unprintable)");
+    char *out = g_strndup(buf, len);
+    xmpp_free(g_ctx, buf);
+    return out;
+}
+
+const char *hx_child_attr(xmpp_stanza_t *st, const char *name, const char *ns,
+                          const char *attr)
+{
+    if (!st)
+        return NULL;
+    for (xmpp_stanza_t *ch = xmpp_stanza_get_children(st); ch;
+         ch = xmpp_stanza_get_next(ch)) {
+        if (!xmpp_stanza_is_tag(ch))
+            continue;
+        const char *cns = xmpp_stanza_get_ns(ch);
+        if (strcmp(xmpp_stanza_get_name(ch), name) == 0 &&
+            (!ns || (cns && strcmp(cns, ns) == 0)))
+            return xmpp_stanza_get_attribute(ch, attr);
+        const char *deep = hx_child_attr(ch, name, ns, attr);
+        if (deep)
+            return deep;
+    }
+    return NULL;
+}
