@@ -8,10 +8,14 @@ G_DEFINE_QUARK(client-proxy-config-error-quark, config_error)
 
 /* The keys each of our groups accepts: a misspelt key is an error rather than
  * a setting silently ignored. */
-static const char *const component_keys[] = {"domain", "secret", "server", "port", NULL};
-static const char *const proxy_keys[] = {"target",          "dispatch",  "encoding",
-                                         "request_timeout", "resources", NULL};
+static const char *const component_keys[] = {
+    "domain", "secret", "server", "port", "reconnect_initial", "reconnect_max", "keepalive", NULL};
+static const char *const proxy_keys[] = {
+    "target",    "dispatch",  "encoding",        "request_timeout",
+    "resources", "retry_get", "unhealthy_after", NULL};
 static const char *const plugins_keys[] = {"path", NULL};
+static const char *const limits_keys[] = {"in_flight", "in_flight_per_sender", "rate_per_sender",
+                                          "burst_per_sender", NULL};
 
 char *config_describe_error(const char *path, const char *group, const char *key,
                             const char *message)
@@ -79,6 +83,24 @@ static bool read_int(const config_t *config, const char *group, const char *key,
     return true;
 }
 
+static bool read_bool(const config_t *config, const char *group, const char *key,
+                      bool default_value, bool *out, GError **error)
+{
+    if (!g_key_file_has_key(config->keyfile, group, key, NULL)) {
+        *out = default_value;
+        return true;
+    }
+    g_autofree char *text = g_key_file_get_string(config->keyfile, group, key, NULL);
+    g_strstrip(text);
+    if (strcmp(text, "true") == 0 || strcmp(text, "false") == 0) {
+        *out = strcmp(text, "true") == 0;
+        return true;
+    }
+    set_error(error, config, CONFIG_ERROR_INVALID, group, key,
+              "expected true or false, got \"%s\"", text);
+    return false;
+}
+
 static bool has_bad_jid_char(const char *s)
 {
     for (; *s; s++) {
@@ -144,7 +166,20 @@ static bool read_component(config_t *config, GError **error)
         return false;
     if (!(config->server = read_string(config, g, "server", "127.0.0.1", error)))
         return false;
-    return read_int(config, g, "port", CONFIG_DEFAULT_PORT, 1, 65535, &config->port, error);
+    if (!read_int(config, g, "port", CONFIG_DEFAULT_PORT, 1, 65535, &config->port, error) ||
+        !read_int(config, g, "reconnect_initial", CONFIG_DEFAULT_RECONNECT_INITIAL, 1, 3600,
+                  &config->reconnect_initial, error) ||
+        !read_int(config, g, "reconnect_max", CONFIG_DEFAULT_RECONNECT_MAX, 1, 86400,
+                  &config->reconnect_max, error) ||
+        !read_int(config, g, "keepalive", CONFIG_DEFAULT_KEEPALIVE, 5, 86400, &config->keepalive,
+                  error))
+        return false;
+    if (config->reconnect_max < config->reconnect_initial) {
+        set_error(error, config, CONFIG_ERROR_INVALID, g, "reconnect_max",
+                  "must not be less than reconnect_initial (%d)", config->reconnect_initial);
+        return false;
+    }
+    return true;
 }
 
 static bool read_plugin_name(config_t *config, const char *key, const char *default_value,
@@ -235,7 +270,10 @@ static bool read_proxy(config_t *config, GError **error)
            read_plugin_name(config, "encoding", CONFIG_DEFAULT_ENCODING, &config->encoding, error) &&
            read_int(config, g, "request_timeout", CONFIG_DEFAULT_REQUEST_TIMEOUT, 1,
                     CONFIG_MAX_REQUEST_TIMEOUT, &config->request_timeout, error) &&
-           read_resource_filter(config, error);
+           read_resource_filter(config, error) &&
+           read_bool(config, g, "retry_get", true, &config->retry_get, error) &&
+           read_int(config, g, "unhealthy_after", CONFIG_DEFAULT_UNHEALTHY_AFTER, 0, 1000,
+                    &config->unhealthy_after, error);
 }
 
 static bool read_plugins(config_t *config, GError **error)
@@ -256,6 +294,34 @@ static bool read_plugins(config_t *config, GError **error)
     return true;
 }
 
+static bool read_limits(config_t *config, GError **error)
+{
+    const char *g = CONFIG_GROUP_LIMITS;
+    if (!check_keys(config, g, limits_keys, error))
+        return false;
+    if (!read_int(config, g, "in_flight", CONFIG_DEFAULT_IN_FLIGHT, 1, 10000000,
+                  &config->in_flight, error) ||
+        !read_int(config, g, "in_flight_per_sender", CONFIG_DEFAULT_IN_FLIGHT_PER_SENDER, 1,
+                  10000000, &config->in_flight_per_sender, error))
+        return false;
+    config->rate_per_sender = 0;
+    if (g_key_file_has_key(config->keyfile, g, "rate_per_sender", NULL)) {
+        g_autofree char *text = g_key_file_get_string(config->keyfile, g, "rate_per_sender", NULL);
+        char *end = NULL;
+        double rate = g_ascii_strtod(g_strstrip(text), &end);
+        if (!*text || *end || !(rate >= 0 && rate <= 1e6)) {
+            set_error(error, config, CONFIG_ERROR_INVALID, g, "rate_per_sender",
+                      "expected requests per second from 0 (no limit) to 1000000, got \"%s\"",
+                      text);
+            return false;
+        }
+        config->rate_per_sender = rate;
+    }
+    int default_burst = config->rate_per_sender > 0 ? (int)MAX(1, 2 * config->rate_per_sender) : 1;
+    return read_int(config, g, "burst_per_sender", default_burst, 1, 10000000,
+                    &config->burst_per_sender, error);
+}
+
 static bool check_groups(config_t *config, GError **error)
 {
     static const char *const required[] = {CONFIG_GROUP_COMPONENT, CONFIG_GROUP_PROXY, NULL};
@@ -268,7 +334,7 @@ static bool check_groups(config_t *config, GError **error)
     g_auto(GStrv) groups = g_key_file_get_groups(config->keyfile, NULL);
     for (char **group = groups; *group; group++) {
         if (strcmp(*group, CONFIG_GROUP_COMPONENT) && strcmp(*group, CONFIG_GROUP_PROXY) &&
-            strcmp(*group, CONFIG_GROUP_PLUGINS) &&
+            strcmp(*group, CONFIG_GROUP_PLUGINS) && strcmp(*group, CONFIG_GROUP_LIMITS) &&
             !g_str_has_prefix(*group, CONFIG_GROUP_DISPATCH_PREFIX) &&
             !g_str_has_prefix(*group, CONFIG_GROUP_ENCODING_PREFIX)) {
             set_error(error, config, CONFIG_ERROR_INVALID, *group, NULL, "unknown group");
@@ -295,7 +361,8 @@ config_t *config_load(const char *path, GError **error)
     }
 
     if (!check_groups(config, error) || !read_component(config, error) ||
-        !read_proxy(config, error) || !read_plugins(config, error))
+        !read_proxy(config, error) || !read_plugins(config, error) ||
+        !read_limits(config, error))
         return NULL;
     return g_steal_pointer(&config);
 }

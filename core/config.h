@@ -9,6 +9,7 @@
 #define CONFIG_GROUP_COMPONENT "component"
 #define CONFIG_GROUP_PROXY "proxy"
 #define CONFIG_GROUP_PLUGINS "plugins"
+#define CONFIG_GROUP_LIMITS "limits"
 /* Plugins read only their own group: "dispatch:NAME" or "encoding:NAME". */
 #define CONFIG_GROUP_DISPATCH_PREFIX "dispatch:"
 #define CONFIG_GROUP_ENCODING_PREFIX "encoding:"
@@ -18,6 +19,12 @@
 #define CONFIG_DEFAULT_ENCODING "hmac"
 #define CONFIG_DEFAULT_REQUEST_TIMEOUT 30
 #define CONFIG_MAX_REQUEST_TIMEOUT 3600
+#define CONFIG_DEFAULT_RECONNECT_INITIAL 1
+#define CONFIG_DEFAULT_RECONNECT_MAX 60
+#define CONFIG_DEFAULT_KEEPALIVE 60
+#define CONFIG_DEFAULT_UNHEALTHY_AFTER 3
+#define CONFIG_DEFAULT_IN_FLIGHT 10000
+#define CONFIG_DEFAULT_IN_FLIGHT_PER_SENDER 100
 
 #define CONFIG_ERROR (config_error_quark())
 GQuark config_error_quark(void);
@@ -37,6 +44,9 @@ typedef struct config {
     char *secret;       /* never log it */
     char *server;       /* host name or address of the XMPP server */
     int port;
+    int reconnect_initial; /* seconds before the first reconnect attempt */
+    int reconnect_max;     /* cap of the doubling backoff, seconds */
+    int keepalive;         /* a dead connection is noticed within this, seconds */
 
     /* [proxy] */
     char *target;       /* bare JID of the implementing client */
@@ -45,6 +55,14 @@ typedef struct config {
     int request_timeout; /* seconds */
     char **resources;   /* NULL-terminated globs a resource must match to get
                            requests; NULL when every resource may */
+    bool retry_get;     /* retry a get once elsewhere when its resource leaves */
+    int unhealthy_after; /* consecutive timeouts that bench a resource; 0: never */
+
+    /* [limits]: what any number of senders can make client-proxy hold */
+    int in_flight;            /* requests in flight, in all */
+    int in_flight_per_sender; /* requests in flight per sender (bare JID) */
+    double rate_per_sender;   /* requests per second per sender; 0: no limit */
+    int burst_per_sender;     /* requests a sender may send at once */
 
     /* [plugins] */
     char **plugin_path; /* NULL-terminated; directories searched first */

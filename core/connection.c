@@ -15,14 +15,10 @@
 #define PUMP_INTERVAL_MS 50
 /* Reads are 4 KiB at a time: bound the work done per wake-up. */
 #define MAX_ROUNDS_PER_WAKEUP 64
-#define BACKOFF_FIRST_MS 1000
-#define BACKOFF_MAX_MS 60000
 /* How long a clean close may wait for the server to close its side. */
 #define CLOSE_TIMEOUT_MS 2000
-/* TCP keepalive: a dead peer is noticed within IDLE + INTERVAL * COUNT s. */
-#define KEEPALIVE_IDLE_S 30
-#define KEEPALIVE_INTERVAL_S 10
-#define KEEPALIVE_COUNT 3
+/* Unanswered keepalive probes before the kernel gives up on the peer. */
+#define KEEPALIVE_PROBES 3
 
 struct connection {
     xmpp_ctx_t *ctx;
@@ -31,6 +27,9 @@ struct connection {
     char *domain;
     char *server;
     unsigned short port;
+    unsigned backoff_first_ms; /* [component] reconnect_initial */
+    unsigned backoff_max_ms;   /* [component] reconnect_max */
+    int keepalive_s;           /* [component] keepalive */
 
     int fd;              /* -1 while there is no socket */
     guint fd_watch;
@@ -157,7 +156,15 @@ static int on_sockopt(xmpp_conn_t *conn, void *sock)
     (void)conn;
     connection_t *c = sockopt_owner;
     int fd = *(int *)sock;
-    int on = 1, idle = KEEPALIVE_IDLE_S, interval = KEEPALIVE_INTERVAL_S, count = KEEPALIVE_COUNT;
+
+    /* A dead server is noticed within KEEPALIVE seconds either way: idle
+     * probes while nothing is sent, and a bound on unacknowledged data
+     * while something is. */
+    int keepalive = c ? c->keepalive_s : CONFIG_DEFAULT_KEEPALIVE;
+    int on = 1, count = KEEPALIVE_PROBES;
+    int interval = MAX(1, keepalive / (2 * KEEPALIVE_PROBES));
+    int idle = MAX(1, keepalive - count * interval);
+    unsigned user_timeout_ms = (unsigned)keepalive * 1000u;
 
     /* libstrophe writes each stanza on its own; with Nagle, every
      * request/response exchange would stall about 40 ms. */
@@ -165,7 +172,8 @@ static int on_sockopt(xmpp_conn_t *conn, void *sock)
         setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on) != 0 ||
         setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle) != 0 ||
         setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval) != 0 ||
-        setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count) != 0)
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count) != 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout_ms, sizeof user_timeout_ms) != 0)
         log_warning("cannot set socket options: %s", g_strerror(errno));
 
     if (fd >= FD_SETSIZE) {
@@ -322,7 +330,7 @@ static void schedule_reconnect(connection_t *c)
 {
     if (c->reconnect_timer || c->closing)
         return;
-    c->backoff_ms = c->backoff_ms ? MIN(c->backoff_ms * 2, BACKOFF_MAX_MS) : BACKOFF_FIRST_MS;
+    c->backoff_ms = c->backoff_ms ? MIN(c->backoff_ms * 2, c->backoff_max_ms) : c->backoff_first_ms;
     unsigned delay = (unsigned)g_random_int_range((gint32)(c->backoff_ms * 8 / 10),
                                                   (gint32)(c->backoff_ms * 12 / 10) + 1);
     log_info("reconnecting in %.1f s", delay / 1000.0);
@@ -345,13 +353,28 @@ static void forward_libstrophe_log(void *userdata, xmpp_log_level_t level, const
 
 static const xmpp_log_t libstrophe_logger = {forward_libstrophe_log, NULL};
 
+/* Takes CONFIG's [component] settings; the secret goes to libstrophe only. */
+static void apply_settings(connection_t *c, const config_t *config)
+{
+    g_free(c->domain);
+    g_free(c->server);
+    c->domain = g_strdup(config->domain);
+    c->server = g_strdup(config->server);
+    c->port = (unsigned short)config->port;
+    c->backoff_first_ms = (unsigned)config->reconnect_initial * 1000u;
+    c->backoff_max_ms = (unsigned)config->reconnect_max * 1000u;
+    c->keepalive_s = config->keepalive;
+    c->backoff_ms = 0;
+    if (c->conn) {
+        xmpp_conn_set_jid(c->conn, config->domain);
+        xmpp_conn_set_pass(c->conn, config->secret);
+    }
+}
+
 connection_t *connection_new(const config_t *config, const connection_callbacks_t *callbacks)
 {
     connection_t *c = g_new0(connection_t, 1);
     c->callbacks = *callbacks;
-    c->domain = g_strdup(config->domain);
-    c->server = g_strdup(config->server);
-    c->port = (unsigned short)config->port;
     c->fd = -1;
 
     xmpp_initialize();
@@ -362,8 +385,9 @@ connection_t *connection_new(const config_t *config, const connection_callbacks_
         connection_free(c);
         return NULL;
     }
-    xmpp_conn_set_jid(c->conn, config->domain);
-    xmpp_conn_set_pass(c->conn, config->secret);
+    /* The JID must be set before the workaround: without it the client
+     * connect fails before it allocates anything. */
+    apply_settings(c, config);
     if (!allocate_sm_state(c->conn)) {
         log_error("this libstrophe does not behave like 0.12.2 (see core/connection.c): "
                   "refusing to run a component connection that may crash");
@@ -432,15 +456,8 @@ bool connection_is_up(const connection_t *c)
 void connection_reconfigure(connection_t *c, const config_t *config)
 {
     g_assert(xmpp_conn_is_disconnected(c->conn));
-    g_free(c->domain);
-    g_free(c->server);
-    c->domain = g_strdup(config->domain);
-    c->server = g_strdup(config->server);
-    c->port = (unsigned short)config->port;
-    xmpp_conn_set_jid(c->conn, config->domain);
-    xmpp_conn_set_pass(c->conn, config->secret);
+    apply_settings(c, config);
     c->closing = false;
-    c->backoff_ms = 0;
 }
 
 void connection_close(connection_t *c)

@@ -82,6 +82,16 @@ pending_t *pending_add(pending_table_t *table, const char *token, const char *id
     return entry;
 }
 
+void pending_move(pending_table_t *table, pending_t *entry, resource_t *resource)
+{
+    (void)table;
+    g_queue_unlink(&entry->resource->pending, &entry->resource_link);
+    entry->resource->info.in_flight--;
+    entry->resource = resource;
+    g_queue_push_tail_link(&resource->pending, &entry->resource_link);
+    resource->info.in_flight++;
+}
+
 void pending_remove(pending_table_t *table, pending_t *entry)
 {
     g_queue_unlink(&table->by_deadline, &entry->deadline_link);

@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include <glib.h>
+#include <strophe.h>
 
 #include "resources.h"
 
@@ -16,6 +17,9 @@ typedef struct pending {
     struct plugin *jat;   /* the encoding that made the token (a reference the
                              router holds): it decodes the reply, even after
                              a reload has put another in its place */
+    xmpp_stanza_t *request; /* the forwarded get, kept for one retry (a
+                               reference the router holds), or NULL */
+    bool retried;         /* already moved to another resource once */
     int64_t sent_at;      /* monotonic µs */
     int64_t deadline;     /* monotonic µs */
     GList resource_link;  /* in resource->pending */
@@ -35,6 +39,9 @@ pending_t *pending_add(pending_table_t *table, const char *token, const char *id
 
 /* Returns the entry for TOKEN and ID, or NULL. */
 pending_t *pending_lookup(pending_table_t *table, const char *token, const char *id);
+
+/* Moves ENTRY to RESOURCE (a retry), keeping its key and deadline. */
+void pending_move(pending_table_t *table, pending_t *entry, resource_t *resource);
 
 /* Unlinks ENTRY from the table and its resource, and frees it. */
 void pending_remove(pending_table_t *table, pending_t *entry);

@@ -14,6 +14,7 @@ static void resource_free(resource_t *resource)
 {
     g_free((char *)resource->info.name);
     g_free((char *)resource->info.show);
+    g_free(resource->ping_id);
     g_free(resource);
 }
 

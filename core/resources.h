@@ -12,6 +12,10 @@ typedef struct resource {
     cp_resource_t info;   /* first: dispatch plugins see a resource_t as this */
     GQueue pending;       /* the pending_t sent to it, oldest first (links owned by pending) */
     uint16_t outcomes;    /* last 16 replies, newest in bit 0: 1 = error or timeout */
+    unsigned consecutive_timeouts;
+    bool unhealthy;       /* benched after timeouts, until it answers a ping */
+    char *ping_id;        /* id of the ping it owes an answer to, or NULL */
+    int64_t ping_due;     /* monotonic µs: when to ping it again */
 } resource_t;
 
 typedef struct resource_set resource_set_t;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "overload.h"
 #include "pending.h"
 #include "resources.h"
 
@@ -14,12 +15,23 @@
  * a reply that arrives just in time. */
 #define TOKEN_GRACE_SECONDS 5
 
+/* A get whose resource went offline is retried elsewhere only if this much
+ * of its time is left: less would likely end in a timeout anyway. */
+#define RETRY_MIN_REMAINING_US (500 * 1000)
+
+/* Ids of the XEP-0199 pings that test a benched resource. */
+#define PING_ID_PREFIX "cp-health-"
+#define PING_NS "urn:xmpp:ping"
+
 struct router {
     xmpp_ctx_t *ctx;
     char *domain;
     char *target;            /* bare JID of the implementing client */
     int request_timeout;     /* seconds */
     char **resource_filter;  /* [proxy] resources, or NULL */
+    bool retry_get;          /* [proxy] retry_get */
+    int unhealthy_after;     /* [proxy] unhealthy_after; 0: never bench */
+    unsigned ping_serial;
 
     plugin_t *dispatch;
     const cp_dispatch_ops_t *dispatch_ops;
@@ -30,6 +42,7 @@ struct router {
     resource_set_t *resources;
     GPtrArray *candidates;   /* resources that may take new requests, for dispatch */
     pending_table_t *pending;
+    overload_t *overload;
     GPtrArray *held;         /* answers made while the stream was down, sent once it is up */
     bool connected;
     bool paused;             /* draining before a new stream */
@@ -154,6 +167,9 @@ static void finish(router_t *router, pending_t *entry, bool failed, int64_t elap
     plugin_t *jat = entry->jat;
     resources_record_outcome(entry->resource, failed, elapsed_us);
     forget_token(jat, entry->token);
+    overload_release(router->overload, entry->sender);
+    if (entry->request)
+        xmpp_stanza_release(entry->request);
     pending_remove(router->pending, entry);
     plugin_unload(jat); /* the last request of a replaced encoding releases it */
 }
@@ -191,7 +207,7 @@ static void refresh_candidates(router_t *router)
     g_ptr_array_set_size(router->candidates, 0);
     for (size_t i = 0; i < n; i++) {
         resource_t *resource = (resource_t *)all[i];
-        if (!is_draining(resource) &&
+        if (!is_draining(resource) && !resource->unhealthy &&
             config_resource_allowed(router->resource_filter, resource->info.name))
             g_ptr_array_add(router->candidates, resource);
     }
@@ -199,11 +215,49 @@ static void refresh_candidates(router_t *router)
 
 /* Fails what RESOURCE has in flight, tells the dispatch plugin, and forgets
  * the resource. */
-static void drop_resource(router_t *router, resource_t *resource, const char *type,
-                          const char *condition, const char *text)
+/* Sends ENTRY, a get whose resource is going, to another candidate, once,
+ * if enough of its time is left.  Returns false when it cannot. */
+static bool retry_elsewhere(router_t *router, pending_t *entry)
 {
-    while (!g_queue_is_empty(&resource->pending))
-        fail(router, resource->pending.head->data, type, condition, text);
+    size_t n = router->candidates->len;
+    if (!entry->request || entry->retried || !router->connected || n == 0 ||
+        entry->deadline - g_get_monotonic_time() < RETRY_MIN_REMAINING_US)
+        return false;
+    xmpp_stanza_t *payload = first_element_child(entry->request);
+    cp_dispatch_request_t request = {
+        .sender = entry->sender,
+        .type = "get",
+        .payload_ns = payload ? xmpp_stanza_get_ns(payload) : NULL,
+    };
+    const cp_resource_t *const *candidates = (const cp_resource_t *const *)router->candidates->pdata;
+    int chosen = router->dispatch_ops->select(plugin_state(router->dispatch), &request,
+                                              candidates, n);
+    if (chosen < 0 || (size_t)chosen >= n)
+        return false;
+
+    resource_t *resource = (resource_t *)candidates[chosen];
+    char to[CP_JID_MAX + 1];
+    snprintf(to, sizeof to, "%s/%s", router->target, resource->info.name);
+    log_info("request %s from %s retried on %s: %s/%s went offline", entry->id, entry->sender,
+             to, router->target, entry->resource->info.name);
+    pending_move(router->pending, entry, resource);
+    entry->retried = true;
+    xmpp_stanza_set_to(entry->request, to);
+    emit(router, entry->request);
+    return true;
+}
+
+/* Fails what RESOURCE has in flight (or, with MAY_RETRY, moves the gets it
+ * may), tells the dispatch plugin, and forgets the resource. */
+static void drop_resource(router_t *router, resource_t *resource, bool may_retry,
+                          const char *type, const char *condition, const char *text)
+{
+    g_ptr_array_remove_fast(router->candidates, resource);
+    while (!g_queue_is_empty(&resource->pending)) {
+        pending_t *entry = resource->pending.head->data;
+        if (!may_retry || !retry_elsewhere(router, entry))
+            fail(router, entry, type, condition, text);
+    }
     if (CP_HAS_MEMBER(router->dispatch_ops, cp_dispatch_ops_t, resource_offline) &&
         router->dispatch_ops->resource_offline)
         router->dispatch_ops->resource_offline(plugin_state(router->dispatch), &resource->info);
@@ -217,7 +271,7 @@ static void drop_all_resources(router_t *router, const char *type, const char *c
     size_t n;
     const cp_resource_t *const *all;
     while ((all = resources_all(router->resources, &n)) && n > 0)
-        drop_resource(router, (resource_t *)all[n - 1], type, condition, text);
+        drop_resource(router, (resource_t *)all[n - 1], false, type, condition, text);
 }
 
 /* Returns the text of NAME's child of PRESENCE as a new string, or NULL. */
@@ -277,7 +331,7 @@ static void handle_presence(router_t *router, xmpp_stanza_t *presence, const cha
         resource_t *resource = name ? resources_lookup(router->resources, name) : NULL;
         if (resource) {
             log_info("resource %s is offline", from);
-            drop_resource(router, resource, "cancel", "service-unavailable",
+            drop_resource(router, resource, true, "cancel", "service-unavailable",
                           "the resource handling this request went offline");
         }
     } else if (strcmp(type, "error") == 0) {
@@ -297,24 +351,87 @@ static void handle_presence(router_t *router, xmpp_stanza_t *presence, const cha
     }
 }
 
+/* ---- Health --------------------------------------------------------------
+ * A resource that stays online but stops answering would swallow every
+ * request sent to it until its timeout.  After unhealthy_after timeouts in a
+ * row it is benched: no new requests, and a XEP-0199 ping from the component
+ * every request_timeout until it answers one. */
+
+static void send_ping(router_t *router, resource_t *resource)
+{
+    g_free(resource->ping_id);
+    resource->ping_id = g_strdup_printf(PING_ID_PREFIX "%u", ++router->ping_serial);
+    resource->ping_due = g_get_monotonic_time() + (int64_t)router->request_timeout * G_USEC_PER_SEC;
+
+    char to[CP_JID_MAX + 1];
+    snprintf(to, sizeof to, "%s/%s", router->target, resource->info.name);
+    xmpp_stanza_t *iq = new_element(router->ctx, "iq", NULL);
+    xmpp_stanza_set_type(iq, "get");
+    xmpp_stanza_set_id(iq, resource->ping_id);
+    xmpp_stanza_set_from(iq, router->domain);
+    xmpp_stanza_set_to(iq, to);
+    xmpp_stanza_add_child_ex(iq, new_element(router->ctx, "ping", PING_NS), 0);
+    emit(router, iq);
+    xmpp_stanza_release(iq);
+    if (router->callbacks.deadline_changed)
+        router->callbacks.deadline_changed(resource->ping_due, router->callbacks.userdata);
+}
+
+static void note_timeout(router_t *router, resource_t *resource)
+{
+    resource->consecutive_timeouts++;
+    if (router->unhealthy_after == 0 || resource->unhealthy ||
+        resource->consecutive_timeouts < (unsigned)router->unhealthy_after)
+        return;
+    log_warning("resource %s/%s timed out %u times in a row: no new requests until it answers "
+                "a ping",
+                router->target, resource->info.name, resource->consecutive_timeouts);
+    resource->unhealthy = true;
+    refresh_candidates(router);
+    send_ping(router, resource);
+}
+
+static void handle_ping_reply(router_t *router, const char *from, const char *id,
+                              const char *type)
+{
+    const char *name = jid_resource(from);
+    resource_t *resource = name && jid_bare_is(from, router->target)
+                               ? resources_lookup(router->resources, name)
+                               : NULL;
+    if (!resource || !resource->ping_id || strcmp(resource->ping_id, id) != 0) {
+        log_debug("ignored ping reply %s from %s: no such ping outstanding", id, from);
+        return;
+    }
+    if (strcmp(type, "result") != 0) {
+        log_info("resource %s answered its ping with an error: still benched", from);
+        return;
+    }
+    g_clear_pointer(&resource->ping_id, g_free);
+    resource->unhealthy = false;
+    resource->consecutive_timeouts = 0;
+    refresh_candidates(router);
+    log_info("resource %s answered a ping: it takes requests again", from);
+}
+
+/* Pings again the benched resources whose last ping went unanswered. */
+static void ping_benched(router_t *router, int64_t now)
+{
+    size_t n;
+    const cp_resource_t *const *all = resources_all(router->resources, &n);
+    for (size_t i = 0; i < n; i++) {
+        resource_t *resource = (resource_t *)all[i];
+        if (resource->unhealthy && resource->ping_due <= now && router->connected)
+            send_ping(router, resource);
+    }
+}
+
 /* ---- IQ ------------------------------------------------------------------ */
 
-static void forward_request(router_t *router, xmpp_stanza_t *iq, const char *from,
-                            const char *id, const char *type)
+/* Chooses a resource, encodes the sender and sends IQ on its way.  Returns
+ * false after answering the sender with an error. */
+static bool place_request(router_t *router, xmpp_stanza_t *iq, xmpp_stanza_t *payload,
+                          const char *from, const char *id, const char *type)
 {
-    xmpp_stanza_t *payload = first_element_child(iq);
-    if (!payload) {
-        send_error(router, "iq", from, id, "modify", "bad-request",
-                   "an IQ request must carry a payload element");
-        return;
-    }
-
-    if (router->paused) {
-        send_error(router, "iq", from, id, "wait", "service-unavailable",
-                   "client-proxy is reconnecting for a new configuration; retry shortly");
-        return;
-    }
-
     size_t n = router->candidates->len;
     const cp_resource_t *const *candidates = (const cp_resource_t *const *)router->candidates->pdata;
     if (n == 0) {
@@ -322,7 +439,7 @@ static void forward_request(router_t *router, xmpp_stanza_t *iq, const char *fro
                    resources_count(router->resources) == 0
                        ? "no resource of the service is online"
                        : "no resource of the service takes requests now");
-        return;
+        return false;
     }
     cp_dispatch_request_t request = {
         .sender = from,
@@ -337,7 +454,7 @@ static void forward_request(router_t *router, xmpp_stanza_t *iq, const char *fro
                       chosen, n);
         send_error(router, "iq", from, id, "cancel", "service-unavailable",
                    "no resource of the service can take this request");
-        return;
+        return false;
     }
     resource_t *resource = (resource_t *)candidates[chosen];
 
@@ -355,7 +472,7 @@ static void forward_request(router_t *router, xmpp_stanza_t *iq, const char *fro
         log_warning("%s cannot encode %s (status %d)", plugin_file(router->jat), from, status);
         send_error(router, "iq", from, id, "cancel", "internal-server-error",
                    "the sender's address cannot be translated");
-        return;
+        return false;
     }
 
     int64_t now = g_get_monotonic_time();
@@ -365,9 +482,11 @@ static void forward_request(router_t *router, xmpp_stanza_t *iq, const char *fro
         forget_token(router->jat, token);
         send_error(router, "iq", from, id, "modify", "bad-request",
                    "a request with this id is already in flight");
-        return;
+        return false;
     }
     entry->jat = plugin_ref(router->jat);
+    /* A get may be retried elsewhere once; a set may not be idempotent. */
+    bool keep_for_retry = router->retry_get && strcmp(type, "get") == 0;
 
     char to[CP_JID_MAX + 1], translated[CP_JID_MAX + 1];
     snprintf(to, sizeof to, "%s/%s", router->target, resource->info.name);
@@ -378,9 +497,48 @@ static void forward_request(router_t *router, xmpp_stanza_t *iq, const char *fro
     xmpp_stanza_set_from(iq, translated);
     strip_lang(iq);
     emit(router, iq);
+    if (keep_for_retry)
+        entry->request = xmpp_stanza_clone(iq);
 
     if (pending_earliest(router->pending) == entry)
         notify_deadline(router);
+    return true;
+}
+
+static void forward_request(router_t *router, xmpp_stanza_t *iq, const char *from,
+                            const char *id, const char *type)
+{
+    xmpp_stanza_t *payload = first_element_child(iq);
+    if (!payload) {
+        send_error(router, "iq", from, id, "modify", "bad-request",
+                   "an IQ request must carry a payload element");
+        return;
+    }
+    if (router->paused) {
+        send_error(router, "iq", from, id, "wait", "service-unavailable",
+                   "client-proxy is reconnecting for a new configuration; retry shortly");
+        return;
+    }
+
+    switch (overload_admit(router->overload, from, g_get_monotonic_time())) {
+    case OVERLOAD_ADMITTED:
+        break;
+    case OVERLOAD_FULL:
+        send_error(router, "iq", from, id, "wait", "resource-constraint",
+                   "too many requests in flight; retry later");
+        return;
+    case OVERLOAD_SENDER_FULL:
+        send_error(router, "iq", from, id, "wait", "resource-constraint",
+                   "too many of your requests in flight; retry later");
+        return;
+    case OVERLOAD_RATE:
+        send_error(router, "iq", from, id, "wait", "policy-violation",
+                   "too many requests per second; retry later");
+        return;
+    }
+    /* FROM dies with a forwarded stanza's rewriting: use it only on failure. */
+    if (!place_request(router, iq, payload, from, id, type))
+        overload_release(router->overload, from);
 }
 
 static void route_reply(router_t *router, xmpp_stanza_t *iq, const char *from, const char *to,
@@ -424,6 +582,7 @@ static void route_reply(router_t *router, xmpp_stanza_t *iq, const char *from, c
 
     /* FROM and TO point into IQ's attributes: use them before rewriting. */
     log_debug("reply %s from %s -> %s", id, from, entry->sender);
+    entry->resource->consecutive_timeouts = 0;
     xmpp_stanza_set_to(iq, entry->sender);
     xmpp_stanza_set_from(iq, router->domain);
     strip_lang(iq);
@@ -445,7 +604,9 @@ static void handle_iq(router_t *router, xmpp_stanza_t *iq, const char *from)
 
     bool request = type && (strcmp(type, "get") == 0 || strcmp(type, "set") == 0);
     bool reply = type && (strcmp(type, "result") == 0 || strcmp(type, "error") == 0);
-    if (reply) {
+    if (reply && id && !jid_resource(to) && g_str_has_prefix(id, PING_ID_PREFIX)) {
+        handle_ping_reply(router, from, id, type);
+    } else if (reply) {
         route_reply(router, iq, from, to, id, type);
     } else if (!request) {
         send_error(router, "iq", from, id, "modify", "bad-request",
@@ -505,6 +666,9 @@ router_t *router_new(xmpp_ctx_t *ctx, const config_t *config, plugin_t *dispatch
     router->target = g_strdup(config->target);
     router->request_timeout = config->request_timeout;
     router->resource_filter = g_strdupv(config->resources);
+    router->retry_get = config->retry_get;
+    router->unhealthy_after = config->unhealthy_after;
+    router->overload = overload_new(config);
     router->dispatch = plugin_ref(dispatch);
     router->dispatch_ops = plugin_ops(dispatch);
     router->jat = plugin_ref(jat);
@@ -528,6 +692,7 @@ void router_free(router_t *router)
     plugin_unload(router->dispatch);
     plugin_unload(router->jat);
     pending_free(router->pending);
+    overload_free(router->overload);
     g_ptr_array_free(router->candidates, TRUE);
     resources_free(router->resources);
     g_strfreev(router->resource_filter);
@@ -547,6 +712,9 @@ void router_reconfigure(router_t *router, const config_t *config, plugin_t *disp
     router->request_timeout = config->request_timeout;
     g_strfreev(router->resource_filter);
     router->resource_filter = g_strdupv(config->resources);
+    router->retry_get = config->retry_get;
+    router->unhealthy_after = config->unhealthy_after;
+    overload_reconfigure(router->overload, config);
 
     /* The new strategy learns the resources that are online already. */
     size_t n;
@@ -599,16 +767,27 @@ void router_expire(router_t *router, int64_t now)
 {
     pending_t *entry;
     while ((entry = pending_earliest(router->pending)) && entry->deadline <= now) {
+        resource_t *resource = entry->resource;
         log_info("request %s from %s timed out on %s/%s", entry->id, entry->sender,
-                 router->target, entry->resource->info.name);
+                 router->target, resource->info.name);
         fail(router, entry, "wait", "remote-server-timeout", "the service did not answer in time");
+        note_timeout(router, resource);
     }
+    ping_benched(router, now);
 }
 
 int64_t router_next_deadline(router_t *router)
 {
     pending_t *earliest = pending_earliest(router->pending);
-    return earliest ? earliest->deadline : -1;
+    int64_t next = earliest ? earliest->deadline : -1;
+    size_t n;
+    const cp_resource_t *const *all = resources_all(router->resources, &n);
+    for (size_t i = 0; i < n; i++) {
+        const resource_t *resource = (const resource_t *)all[i];
+        if (resource->unhealthy && (next < 0 || resource->ping_due < next))
+            next = resource->ping_due;
+    }
+    return next;
 }
 
 size_t router_pending_count(const router_t *router)

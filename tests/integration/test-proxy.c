@@ -373,13 +373,13 @@ static void dispatch_uses_both_resources(void **state)
     assert_true(hx_requests_seen(fx->w2) > s2);
 }
 
-/* The resource holding a request goes offline: cancel/service-unavailable at
- * once, not after request_timeout. */
+/* The resource holding a set goes offline: cancel/service-unavailable at
+ * once, not after request_timeout (a set may not be idempotent: no retry). */
 static void offline_midrequest(fx_t *fx, bool disconnect)
 {
     hold_all(fx);
     g_autofree char *payload = echo_payload("held");
-    g_autofree char *id = hx_iq_send(fx->alice, HX_DOMAIN, "get", payload);
+    g_autofree char *id = hx_iq_send(fx->alice, HX_DOMAIN, "set", payload);
     hx_client_t *holder = NULL;
     xmpp_stanza_t *req = hx_take_request(fx->workers, &holder, REPLY_MS);
     assert_non_null(req);
@@ -402,6 +402,48 @@ static void offline_midrequest(fx_t *fx, bool disconnect)
 static void resource_disconnects_midrequest(void **state)
 {
     offline_midrequest(*state, true);
+}
+
+/* The resource holding a get goes offline: the get is retried once on the
+ * other resource, which answers it, well before request_timeout. */
+static void get_retried_midrequest(fx_t *fx, bool disconnect)
+{
+    hold_all(fx);
+    g_autofree char *payload = echo_payload("retried");
+    g_autofree char *id = hx_iq_send(fx->alice, HX_DOMAIN, "get", payload);
+    hx_client_t *holder = NULL;
+    xmpp_stanza_t *req = hx_take_request(fx->workers, &holder, REPLY_MS);
+    assert_non_null(req);
+    hx_client_t *other = holder == fx->w1 ? fx->w2 : fx->w1;
+    unsigned seen = hx_requests_seen(other);
+    hx_client_set_mode(other, HX_ANSWER);
+    gint64 t0 = hx_now_ms();
+    if (disconnect)
+        hx_client_disconnect(holder);
+    else
+        hx_send_presence(holder, "unavailable", NULL, NULL);
+    xmpp_stanza_t *r = hx_wait_reply(fx->alice, id, LONG_TIMEOUT_S * 1000);
+    gint64 took = hx_now_ms() - t0;
+    assert_non_null(r);
+    assert_string_equal(xmpp_stanza_get_type(r), "result");
+    assert_string_equal(hx_child_attr(r, "handled-by", HX_ECHO_NS, "resource"),
+                        hx_client_resource(other));
+    assert_int_equal(hx_requests_seen(other), seen + 1);
+    if (took > 1500)
+        fail_msg("the retry took %lld ms (request_timeout is %d s)", (long long)took,
+                 LONG_TIMEOUT_S);
+    hx_pump(300);
+    assert_int_equal(hx_count_id(fx->alice, id), 1);
+}
+
+static void get_retried_when_resource_disconnects(void **state)
+{
+    get_retried_midrequest(*state, true);
+}
+
+static void get_retried_when_resource_goes_unavailable(void **state)
+{
+    get_retried_midrequest(*state, false);
 }
 
 static void resource_unavailable_midrequest(void **state)
@@ -1170,6 +1212,8 @@ int main(int argc, char **argv)
             T(dispatch_uses_both_resources),
             T_LONG(resource_disconnects_midrequest),
             T_LONG(resource_unavailable_midrequest),
+            T_LONG(get_retried_when_resource_disconnects),
+            T_LONG(get_retried_when_resource_goes_unavailable),
             T(timeout_then_late_reply_dropped),
             T(forged_token_dropped),
             T(wrong_sender_dropped),
