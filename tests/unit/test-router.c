@@ -623,6 +623,153 @@ static void router__offers_only_resources_that_match_the_filter(void **state)
     assert_attr(request(f, "q9"), "to", TARGET "/backup");
 }
 
+static void router__retries_a_get_once_on_another_resource(void **state)
+{
+    fixture_t *f = *state;
+    online(f, "worker-1");
+    online(f, "worker-2");
+    dispatch_fake.preferred = "worker-2";
+    assert_attr(request(f, "q1"), "to", TARGET "/worker-2");
+    clear_sent(f);
+    receive(f, "<presence type='unavailable' from='" TARGET "/worker-2' to='" DOMAIN "'/>");
+    xmpp_stanza_t *retried = only_sent(f);
+    assert_attr(retried, "to", TARGET "/worker-1");
+    assert_attr(retried, "from", DOMAIN "/t1");
+    assert_attr(retried, "id", "q1");
+    assert_non_null(xmpp_stanza_get_child_by_name_and_ns(retried, "ping", "urn:xmpp:ping"));
+
+    /* Only once: when worker-1 goes too, the sender gets the error. */
+    online(f, "worker-3");
+    clear_sent(f);
+    receive(f, "<presence type='unavailable' from='" TARGET "/worker-1' to='" DOMAIN "'/>");
+    assert_error(only_sent(f), "iq", ALICE, "q1", "cancel", "service-unavailable");
+    assert_int_equal(router_pending_count(f->router), 0);
+}
+
+static void router__routes_the_reply_of_a_retried_get(void **state)
+{
+    fixture_t *f = *state;
+    online(f, "worker-1");
+    online(f, "worker-2");
+    dispatch_fake.preferred = "worker-2";
+    request(f, "q1");
+    receive(f, "<presence type='unavailable' from='" TARGET "/worker-2' to='" DOMAIN "'/>");
+    clear_sent(f);
+    receive(f, "<iq type='result' id='q1' from='" TARGET "/worker-1' to='" DOMAIN "/t1'/>");
+    assert_attr(only_sent(f), "to", ALICE);
+    assert_int_equal(router_pending_count(f->router), 0);
+}
+
+static void router__never_retries_a_set(void **state)
+{
+    fixture_t *f = *state;
+    online(f, "worker-1");
+    online(f, "worker-2");
+    dispatch_fake.preferred = "worker-2";
+    clear_sent(f);
+    receive(f, "<iq type='set' id='s1' from='" ALICE "' to='" DOMAIN "'><q xmlns='urn:x'/></iq>");
+    assert_attr(only_sent(f), "to", TARGET "/worker-2");
+    clear_sent(f);
+    receive(f, "<presence type='unavailable' from='" TARGET "/worker-2' to='" DOMAIN "'/>");
+    assert_error(only_sent(f), "iq", ALICE, "s1", "cancel", "service-unavailable");
+}
+
+/* Runs a test with extra [proxy] or later lines in the configuration. */
+#define WITH_CONFIG(name, lines)                          \
+    static int setup_##name(void **state)                 \
+    {                                                     \
+        extra_proxy_config = lines;                       \
+        int status = setup(state);                        \
+        extra_proxy_config = "";                          \
+        return status;                                    \
+    }
+
+WITH_CONFIG(no_retry, "retry_get = false\n")
+WITH_CONFIG(bench_after_two, "unhealthy_after = 2\n")
+WITH_CONFIG(one_in_flight, "[limits]\nin_flight = 1\n")
+WITH_CONFIG(rate_limited, "[limits]\nrate_per_sender = 1\nburst_per_sender = 1\n")
+
+static void router__does_not_retry_when_told_not_to(void **state)
+{
+    fixture_t *f = *state;
+    online(f, "worker-1");
+    online(f, "worker-2");
+    dispatch_fake.preferred = "worker-2";
+    request(f, "q1");
+    clear_sent(f);
+    receive(f, "<presence type='unavailable' from='" TARGET "/worker-2' to='" DOMAIN "'/>");
+    assert_error(only_sent(f), "iq", ALICE, "q1", "cancel", "service-unavailable");
+}
+
+static void router__benches_a_silent_resource_until_it_answers_a_ping(void **state)
+{
+    fixture_t *f = *state;
+    online(f, "worker-1");
+    online(f, "worker-2");
+    dispatch_fake.preferred = "worker-1";
+    for (int i = 0; i < 2; i++) {
+        g_autofree char *id = g_strdup_printf("lost%d", i);
+        assert_attr(request(f, id), "to", TARGET "/worker-1");
+        clear_sent(f);
+        router_expire(f->router, router_next_deadline(f->router));
+    }
+    /* The second timeout benched it and pinged it. */
+    assert_int_equal(f->sent->len, 2);
+    xmpp_stanza_t *ping = f->sent->pdata[1];
+    assert_attr(ping, "type", "get");
+    assert_attr(ping, "to", TARGET "/worker-1");
+    assert_attr(ping, "from", DOMAIN);
+    assert_non_null(xmpp_stanza_get_child_by_name_and_ns(ping, "ping", "urn:xmpp:ping"));
+    g_autofree char *ping_id = g_strdup(xmpp_stanza_get_id(ping));
+
+    assert_attr(request(f, "q"), "to", TARGET "/worker-2");
+    assert_int_equal(dispatch_fake.last_n, 1);
+
+    /* An error, or a reply to another id, does not bring it back. */
+    receive(f, "<iq type='error' id='%s' from='" TARGET "/worker-1' to='" DOMAIN "'/>", ping_id);
+    receive(f, "<iq type='result' id='cp-health-999' from='" TARGET "/worker-1' to='" DOMAIN "'/>");
+    assert_attr(request(f, "q2"), "to", TARGET "/worker-2");
+    /* Its answer to the ping does. */
+    receive(f, "<iq type='result' id='%s' from='" TARGET "/worker-1' to='" DOMAIN "'/>", ping_id);
+    assert_attr(request(f, "q3"), "to", TARGET "/worker-1");
+    assert_int_equal(dispatch_fake.last_n, 2);
+}
+
+static void router__pings_a_benched_resource_again_until_it_answers(void **state)
+{
+    fixture_t *f = *state;
+    online(f, "worker-1");
+    for (int i = 0; i < 2; i++) {
+        g_autofree char *id = g_strdup_printf("lost%d", i);
+        request(f, id);
+        router_expire(f->router, router_next_deadline(f->router));
+    }
+    int64_t next = router_next_deadline(f->router);
+    assert_true(next > g_get_monotonic_time());
+    clear_sent(f);
+    router_expire(f->router, next);
+    assert_attr(only_sent(f), "to", TARGET "/worker-1");
+    assert_string_not_equal(xmpp_stanza_get_id(only_sent(f)), "");
+}
+
+static void router__answers_resource_constraint_beyond_the_bound(void **state)
+{
+    fixture_t *f = *state;
+    online(f, "worker-1");
+    assert_attr(request(f, "q1"), "to", TARGET "/worker-1");
+    assert_error(request(f, "q2"), "iq", ALICE, "q2", "wait", "resource-constraint");
+    receive(f, "<iq type='result' id='q1' from='" TARGET "/worker-1' to='" DOMAIN "/t1'/>");
+    assert_attr(request(f, "q3"), "to", TARGET "/worker-1");
+}
+
+static void router__answers_policy_violation_beyond_the_rate(void **state)
+{
+    fixture_t *f = *state;
+    online(f, "worker-1");
+    assert_attr(request(f, "q1"), "to", TARGET "/worker-1");
+    assert_error(request(f, "q2"), "iq", ALICE, "q2", "wait", "policy-violation");
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -652,6 +799,19 @@ int main(void)
         T(router__never_offers_a_draining_resource),
         cmocka_unit_test_setup_teardown(router__offers_only_resources_that_match_the_filter,
                                         setup_with_filter, teardown),
+        T(router__retries_a_get_once_on_another_resource),
+        T(router__routes_the_reply_of_a_retried_get),
+        T(router__never_retries_a_set),
+        cmocka_unit_test_setup_teardown(router__does_not_retry_when_told_not_to,
+                                        setup_no_retry, teardown),
+        cmocka_unit_test_setup_teardown(router__benches_a_silent_resource_until_it_answers_a_ping,
+                                        setup_bench_after_two, teardown),
+        cmocka_unit_test_setup_teardown(router__pings_a_benched_resource_again_until_it_answers,
+                                        setup_bench_after_two, teardown),
+        cmocka_unit_test_setup_teardown(router__answers_resource_constraint_beyond_the_bound,
+                                        setup_one_in_flight, teardown),
+        cmocka_unit_test_setup_teardown(router__answers_policy_violation_beyond_the_rate,
+                                        setup_rate_limited, teardown),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
