@@ -213,8 +213,6 @@ static void refresh_candidates(router_t *router)
     }
 }
 
-/* Fails what RESOURCE has in flight, tells the dispatch plugin, and forgets
- * the resource. */
 /* Sends ENTRY, a get whose resource is going, to another candidate, once,
  * if enough of its time is left.  Returns false when it cannot. */
 static bool retry_elsewhere(router_t *router, pending_t *entry)
