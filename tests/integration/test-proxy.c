@@ -254,9 +254,9 @@ static int stop_proxy_checked(void)
     bool was_running = hx_proxy_running();
     int status = was_running ? hx_proxy_stop() : hx_proxy_wait_exit(0);
     g_autofree char *log = hx_proxy_log();
-    bool sanitizer = strstr(log, "Sanitizer") || strstr(log, "runtime error:");
+    g_autofree char *report = hx_memcheck_report(log); /* sanitizers, valgrind */
     bool bad_exit = was_running && !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    if (sanitizer || bad_exit) {
+    if (report || bad_exit) {
         fprintf(stderr, "client-proxy did not stop cleanly (wait status 0x%x)\n",
                 (unsigned)status);
         dump_log_on_failure();
@@ -1064,9 +1064,13 @@ static void examples_work_through_proxy(void **state)
 
 static int check_config(const char *path, char **err)
 {
-    char *argv[] = {(char *)hx_proxy_bin(), "--check-config", (char *)path, NULL};
+    char *args[] = {"--check-config", (char *)path, NULL};
     g_autofree char *out = NULL;
-    return hx_run(argv, &out, err, 10000);
+    int rc = hx_proxy_run(args, &out, err, 30000);
+    g_autofree char *report = hx_memcheck_report(*err);
+    if (report)
+        fail_msg("client-proxy --check-config %s: %s\n%s", path, report, *err);
+    return rc;
 }
 
 /* Exit 2 and exactly one line on stderr containing every NEEDLE. */
@@ -1179,13 +1183,13 @@ static void check_config_bad_key_file_mode(void **state)
 static void version_and_help(void **state)
 {
     (void)state;
-    char *v[] = {(char *)hx_proxy_bin(), "--version", NULL};
+    char *v[] = {"--version", NULL};
     g_autofree char *out = NULL, *err = NULL;
-    assert_int_equal(hx_run(v, &out, &err, 5000), 0);
+    assert_int_equal(hx_proxy_run(v, &out, &err, 30000), 0);
     assert_non_null(strstr(out, "client-proxy"));
-    char *h[] = {(char *)hx_proxy_bin(), "--help", NULL};
+    char *h[] = {"--help", NULL};
     g_autofree char *hout = NULL, *herr = NULL;
-    assert_int_equal(hx_run(h, &hout, &herr, 5000), 0);
+    assert_int_equal(hx_proxy_run(h, &hout, &herr, 30000), 0);
     assert_non_null(strstr(hout, "--config"));
     assert_non_null(strstr(hout, "--check-config"));
 }
@@ -1201,6 +1205,33 @@ static int setup_dir(void **state)
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 #define T_LONG(f) cmocka_unit_test_setup_teardown(f, setup_long, teardown)
+
+/* [proxy] resources keeps another program logged in as the target account
+ * out of rotation: it gets no request, whatever the strategy draws. */
+static void filter_keeps_other_resources_out(void **state)
+{
+    fx_t *fx = *state;
+    hx_client_t *gajim = hx_client_connect("service", "gajim", true);
+    assert_non_null(gajim);
+    hx_proxy_opts_t o = {.encoding = g_encoding, .dispatch = g_dispatch,
+                         .request_timeout = TIMEOUT_S, .extra = "resources = worker-*\n"};
+    assert_true(hx_proxy_start(&o) > 0);
+    g_autofree char *line = hx_proxy_wait_log(0, "service@localhost/gajim does not match", 8000);
+    assert_non_null(line);
+    assert_true(wait_ready(fx->alice, fx->workers, 8000));
+
+    unsigned w1 = hx_requests_seen(fx->w1), w2 = hx_requests_seen(fx->w2);
+    for (int i = 0; i < 20; i++) {
+        g_autofree char *payload = echo_payload("filtered");
+        xmpp_stanza_t *r = hx_iq(fx->alice, HX_DOMAIN, "get", payload, REPLY_MS);
+        assert_non_null(r);
+        assert_string_equal(xmpp_stanza_get_type(r), "result");
+    }
+    assert_int_equal(hx_requests_seen(gajim), 0);
+    assert_true(hx_requests_seen(fx->w1) > w1);
+    assert_true(hx_requests_seen(fx->w2) > w2);
+    hx_client_free(gajim);
+}
 
 int main(int argc, char **argv)
 {
@@ -1243,6 +1274,7 @@ int main(int argc, char **argv)
             T(message_to_component_error),
             T(presence_unavailable_then_available),
             T(presence_dnd_drains_resource),
+            T(filter_keeps_other_resources_out),
             T(presence_error_forgets_resource),
             T(last_presence_gone_service_unavailable),
         };
