@@ -17,12 +17,26 @@ static const char *const plugins_keys[] = {"path", NULL};
 static const char *const limits_keys[] = {"in_flight", "in_flight_per_sender", "rate_per_sender",
                                           "burst_per_sender", NULL};
 
+/* Writes control characters as \xNN: an error stays one line even when it
+ * quotes a value with a newline in it (a keyfile's "\n" escape). */
+static char *one_line(const char *text)
+{
+    GString *line = g_string_sized_new(strlen(text));
+    for (const char *p = text; *p; p++) {
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            g_string_append_printf(line, "\\x%02x", (unsigned char)*p);
+        else
+            g_string_append_c(line, *p);
+    }
+    return g_string_free(line, FALSE);
+}
+
 char *config_describe_error(const char *path, const char *group, const char *key,
                             const char *message)
 {
-    if (key)
-        return g_strdup_printf("%s: [%s] %s: %s", path, group, key, message);
-    return g_strdup_printf("%s: [%s]: %s", path, group, message);
+    g_autofree char *raw = key ? g_strdup_printf("%s: [%s] %s: %s", path, group, key, message)
+                               : g_strdup_printf("%s: [%s]: %s", path, group, message);
+    return one_line(raw);
 }
 
 static void set_error(GError **error, const config_t *config, config_error_t code,
@@ -91,13 +105,12 @@ static bool read_bool(const config_t *config, const char *group, const char *key
         return true;
     }
     g_autofree char *text = g_key_file_get_string(config->keyfile, group, key, NULL);
-    g_strstrip(text);
-    if (strcmp(text, "true") == 0 || strcmp(text, "false") == 0) {
+    if (text && (strcmp(g_strstrip(text), "true") == 0 || strcmp(text, "false") == 0)) {
         *out = strcmp(text, "true") == 0;
         return true;
     }
     set_error(error, config, CONFIG_ERROR_INVALID, group, key,
-              "expected true or false, got \"%s\"", text);
+              "expected true or false, got \"%s\"", text ? text : "(not UTF-8)");
     return false;
 }
 
@@ -308,11 +321,11 @@ static bool read_limits(config_t *config, GError **error)
     if (g_key_file_has_key(config->keyfile, g, "rate_per_sender", NULL)) {
         g_autofree char *text = g_key_file_get_string(config->keyfile, g, "rate_per_sender", NULL);
         char *end = NULL;
-        double rate = g_ascii_strtod(g_strstrip(text), &end);
-        if (!*text || *end || !(rate >= 0 && rate <= 1e6)) {
+        double rate = text ? g_ascii_strtod(g_strstrip(text), &end) : -1;
+        if (!text || !*text || *end || !(rate >= 0 && rate <= 1e6)) {
             set_error(error, config, CONFIG_ERROR_INVALID, g, "rate_per_sender",
                       "expected requests per second from 0 (no limit) to 1000000, got \"%s\"",
-                      text);
+                      text ? text : "(not UTF-8)");
             return false;
         }
         config->rate_per_sender = rate;

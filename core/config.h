@@ -89,8 +89,10 @@ char **config_changes(const config_t *old_config, const config_t *new_config);
  * that needs a new stream. */
 bool config_stream_changed(const config_t *old_config, const config_t *new_config);
 
-/* Prefixes one line of PATH/GROUP/KEY context to MESSAGE, for errors found
- * after loading (by plugins).  KEY may be NULL.  Returns a new string. */
+/* Prefixes PATH/GROUP/KEY context to MESSAGE, for errors found after
+ * loading (by plugins) as well as while loading.  KEY may be NULL.  Control
+ * characters are written as \xNN, so the result is always one line.
+ * Returns a new string. */
 char *config_describe_error(const char *path, const char *group, const char *key,
                             const char *message);
 

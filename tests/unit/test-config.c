@@ -175,6 +175,24 @@ static void config_load__rejects_a_bad_glob(void **state)
                  "FILE: [proxy] resources: \"a]\" is not a valid pattern: ']' without '['");
 }
 
+static void config_load__survives_values_that_are_not_utf8(void **state)
+{
+    (void)state;
+    assert_error(VALID_CONFIG "retry_get = \xff\xfe\n",
+                 "FILE: [proxy] retry_get: expected true or false, got \"(not UTF-8)\"");
+    assert_error(VALID_CONFIG "[limits]\nrate_per_sender = \xff\n",
+                 "FILE: [limits] rate_per_sender: expected requests per second from 0 (no "
+                 "limit) to 1000000, got \"(not UTF-8)\"");
+}
+
+static void config_load__keeps_an_error_on_one_line(void **state)
+{
+    (void)state;
+    assert_error(VALID_CONFIG "[limits]\nin_flight = 1\\n2\n",
+                 "FILE: [limits] in_flight: expected a whole number from 1 to 10000000, got "
+                 "\"1\\x0a2\"");
+}
+
 static void config_load__leaves_plugin_groups_to_plugins(void **state)
 {
     (void)state;
@@ -200,6 +218,8 @@ int main(void)
         cmocka_unit_test(config_load__rejects_unknown_keys_and_groups),
         cmocka_unit_test(config_load__reads_the_resource_filter),
         cmocka_unit_test(config_load__rejects_a_bad_glob),
+        cmocka_unit_test(config_load__survives_values_that_are_not_utf8),
+        cmocka_unit_test(config_load__keeps_an_error_on_one_line),
         cmocka_unit_test(config_load__leaves_plugin_groups_to_plugins),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
