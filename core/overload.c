@@ -27,11 +27,21 @@ struct overload {
     unsigned admissions_since_sweep;
 };
 
-/* The bare JID of SENDER as a new string: everything before the first '/'. */
-static char *bare_of(const char *sender)
+/* A bare JID (localpart@domainpart) is at most 2047 bytes. */
+#define BARE_JID_SIZE 2048
+
+/* Writes the bare JID of SENDER (everything before the first '/') into BARE,
+ * on the caller's stack: admitting a request allocates nothing for a sender
+ * already tracked.  Returns false for a sender too long to be a JID. */
+static bool bare_of(const char *sender, char bare[BARE_JID_SIZE])
 {
     const char *slash = strchr(sender, '/');
-    return slash ? g_strndup(sender, (size_t)(slash - sender)) : g_strdup(sender);
+    size_t length = slash ? (size_t)(slash - sender) : strlen(sender);
+    if (length >= BARE_JID_SIZE)
+        return false;
+    memcpy(bare, sender, length);
+    bare[length] = '\0';
+    return true;
 }
 
 static void refill(const overload_t *limits, sender_t *sender, int64_t now)
@@ -92,7 +102,9 @@ overload_verdict_t overload_admit(overload_t *limits, const char *sender_jid, in
     if (limits->in_flight >= limits->max_in_flight)
         return OVERLOAD_FULL;
 
-    g_autofree char *bare = bare_of(sender_jid);
+    char bare[BARE_JID_SIZE];
+    if (!bare_of(sender_jid, bare))
+        return OVERLOAD_SENDER_FULL;
     sender_t *sender = g_hash_table_lookup(limits->senders, bare);
     if (!sender) {
         size_t cap = (size_t)limits->max_in_flight * TRACKED_PER_IN_FLIGHT;
@@ -104,7 +116,7 @@ overload_verdict_t overload_admit(overload_t *limits, const char *sender_jid, in
         sender = g_new0(sender_t, 1);
         sender->tokens = limits->burst;
         sender->refilled_at = now;
-        g_hash_table_insert(limits->senders, g_steal_pointer(&bare), sender);
+        g_hash_table_insert(limits->senders, g_strdup(bare), sender);
     }
 
     if (sender->in_flight >= limits->max_per_sender)
@@ -122,8 +134,9 @@ overload_verdict_t overload_admit(overload_t *limits, const char *sender_jid, in
 
 void overload_release(overload_t *limits, const char *sender_jid)
 {
-    g_autofree char *bare = bare_of(sender_jid);
-    sender_t *sender = g_hash_table_lookup(limits->senders, bare);
+    char bare[BARE_JID_SIZE];
+    sender_t *sender = bare_of(sender_jid, bare) ? g_hash_table_lookup(limits->senders, bare)
+                                                 : NULL;
     g_return_if_fail(sender && sender->in_flight > 0 && limits->in_flight > 0);
     sender->in_flight--;
     limits->in_flight--;

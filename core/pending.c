@@ -19,11 +19,9 @@ static gboolean pending_equal(gconstpointer a, gconstpointer b)
     return strcmp(x->token, y->token) == 0 && strcmp(x->id, y->id) == 0;
 }
 
+/* The entry and its three strings are one allocation. */
 static void pending_destroy(pending_t *entry)
 {
-    g_free(entry->token);
-    g_free(entry->id);
-    g_free(entry->sender);
     g_free(entry);
 }
 
@@ -57,10 +55,12 @@ pending_t *pending_add(pending_table_t *table, const char *token, const char *id
     if (pending_lookup(table, token, id))
         return NULL;
 
-    pending_t *entry = g_new0(pending_t, 1);
-    entry->token = g_strdup(token);
-    entry->id = g_strdup(id);
-    entry->sender = g_strdup(sender);
+    size_t token_size = strlen(token) + 1, id_size = strlen(id) + 1;
+    size_t sender_size = strlen(sender) + 1;
+    pending_t *entry = g_malloc0(sizeof *entry + token_size + id_size + sender_size);
+    entry->token = memcpy((char *)(entry + 1), token, token_size);
+    entry->id = memcpy(entry->token + token_size, id, id_size);
+    entry->sender = memcpy(entry->id + id_size, sender, sender_size);
     entry->resource = resource;
     entry->sent_at = now;
     entry->deadline = deadline;

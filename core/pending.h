@@ -5,7 +5,6 @@
 #include <stdint.h>
 
 #include <glib.h>
-#include <strophe.h>
 
 #include "resources.h"
 
@@ -17,8 +16,9 @@ typedef struct pending {
     struct plugin *jat;   /* the encoding that made the token (a reference the
                              router holds): it decodes the reply, even after
                              a reload has put another in its place */
-    xmpp_stanza_t *request; /* the forwarded get, kept for one retry (a
-                               reference the router holds), or NULL */
+    char *retry_payload;  /* a get's payload as text, kept for one retry
+                             (g_free()d by the router), or NULL: text takes
+                             a fraction of the parsed tree's memory */
     bool retried;         /* already moved to another resource once */
     int64_t sent_at;      /* monotonic µs */
     int64_t deadline;     /* monotonic µs */

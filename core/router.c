@@ -168,8 +168,7 @@ static void finish(router_t *router, pending_t *entry, bool failed, int64_t elap
     resources_record_outcome(entry->resource, failed, elapsed_us);
     forget_token(jat, entry->token);
     overload_release(router->overload, entry->sender);
-    if (entry->request)
-        xmpp_stanza_release(entry->request);
+    g_free(entry->retry_payload);
     pending_remove(router->pending, entry);
     plugin_unload(jat); /* the last request of a replaced encoding releases it */
 }
@@ -218,30 +217,42 @@ static void refresh_candidates(router_t *router)
 static bool retry_elsewhere(router_t *router, pending_t *entry)
 {
     size_t n = router->candidates->len;
-    if (!entry->request || entry->retried || !router->connected || n == 0 ||
+    if (!entry->retry_payload || entry->retried || !router->connected || n == 0 ||
         entry->deadline - g_get_monotonic_time() < RETRY_MIN_REMAINING_US)
         return false;
-    xmpp_stanza_t *payload = first_element_child(entry->request);
+    xmpp_stanza_t *payload = xmpp_stanza_new_from_string(router->ctx, entry->retry_payload);
+    if (!payload)
+        return false;
     cp_dispatch_request_t request = {
         .sender = entry->sender,
         .type = "get",
-        .payload_ns = payload ? xmpp_stanza_get_ns(payload) : NULL,
+        .payload_ns = xmpp_stanza_get_ns(payload),
     };
     const cp_resource_t *const *candidates = (const cp_resource_t *const *)router->candidates->pdata;
     int chosen = router->dispatch_ops->select(plugin_state(router->dispatch), &request,
                                               candidates, n);
-    if (chosen < 0 || (size_t)chosen >= n)
+    if (chosen < 0 || (size_t)chosen >= n) {
+        xmpp_stanza_release(payload);
         return false;
+    }
 
     resource_t *resource = (resource_t *)candidates[chosen];
-    char to[CP_JID_MAX + 1];
+    char to[CP_JID_MAX + 1], translated[CP_JID_MAX + 1];
     snprintf(to, sizeof to, "%s/%s", router->target, resource->info.name);
+    snprintf(translated, sizeof translated, "%s/%s", router->domain, entry->token);
     log_info("request %s from %s retried on %s: %s/%s went offline", entry->id, entry->sender,
              to, router->target, entry->resource->info.name);
     pending_move(router->pending, entry, resource);
     entry->retried = true;
-    xmpp_stanza_set_to(entry->request, to);
-    emit(router, entry->request);
+
+    xmpp_stanza_t *iq = new_element(router->ctx, "iq", NULL);
+    xmpp_stanza_set_type(iq, "get");
+    xmpp_stanza_set_id(iq, entry->id);
+    xmpp_stanza_set_from(iq, translated);
+    xmpp_stanza_set_to(iq, to);
+    xmpp_stanza_add_child_ex(iq, payload, 0);
+    emit(router, iq);
+    xmpp_stanza_release(iq);
     return true;
 }
 
@@ -495,8 +506,16 @@ static bool place_request(router_t *router, xmpp_stanza_t *iq, xmpp_stanza_t *pa
     xmpp_stanza_set_from(iq, translated);
     strip_lang(iq);
     emit(router, iq);
-    if (keep_for_retry)
-        entry->request = xmpp_stanza_clone(iq);
+    if (keep_for_retry) {
+        /* libstrophe hands back its 1 KiB working buffer: keep a copy of
+         * the exact size instead.  Out of memory: then no retry. */
+        char *text;
+        size_t length;
+        if (xmpp_stanza_to_text(payload, &text, &length) == XMPP_EOK) {
+            entry->retry_payload = g_strndup(text, length);
+            xmpp_free(router->ctx, text);
+        }
+    }
 
     if (pending_earliest(router->pending) == entry)
         notify_deadline(router);

@@ -41,15 +41,17 @@ typedef struct hmac_state {
     const cp_host_api_t *api; /* borrowed from the host until fini() */
     cp_host_t *host;
     pc_key_ring_t *keys;      /* owned; keys[0] signs, every key verifies */
+    GHmac **keyed;            /* owned; one per key, already keyed: a token
+                                 copies one instead of hashing the key again */
 } hmac_state_t;
 
-/* Writes the truncated MAC of DATA[0..LEN) under KEY into MAC. */
-static void hmac_compute(const pc_key_t *key, const uint8_t *data, size_t len,
+/* Writes the truncated MAC of DATA[0..LEN) under the key of KEYED into MAC. */
+static void hmac_compute(const GHmac *keyed, const uint8_t *data, size_t len,
                          uint8_t mac[HMAC_MAC_LEN])
 {
     uint8_t digest[32];
     gsize digest_len = sizeof digest;
-    GHmac *hmac = g_hmac_new(G_CHECKSUM_SHA256, key->bytes, key->len);
+    GHmac *hmac = g_hmac_copy(keyed);
 
     g_hmac_update(hmac, data, (gssize)len);
     g_hmac_get_digest(hmac, digest, &digest_len);
@@ -79,6 +81,9 @@ static int hmac_init(const cp_host_api_t *api, cp_host_t *host, void **state)
     hmac->api = api;
     hmac->host = host;
     hmac->keys = keys;
+    hmac->keyed = g_new0(GHmac *, keys->count);
+    for (size_t i = 0; i < keys->count; i++)
+        hmac->keyed[i] = g_hmac_new(G_CHECKSUM_SHA256, keys->keys[i].bytes, keys->keys[i].len);
     *state = hmac;
     return CP_OK;
 }
@@ -86,6 +91,9 @@ static int hmac_init(const cp_host_api_t *api, cp_host_t *host, void **state)
 static void hmac_fini(void *state)
 {
     hmac_state_t *hmac = state;
+    for (size_t i = 0; i < hmac->keys->count; i++)
+        g_hmac_unref(hmac->keyed[i]);
+    g_free(hmac->keyed);
     pc_key_ring_free(hmac->keys);
     g_free(hmac);
 }
@@ -106,7 +114,7 @@ static int hmac_encode(void *state, const char *jid, int64_t expires, char *toke
 
     size_t signed_len = hmac_signed_data(signed_data, expires32, (const uint8_t *)jid, jid_len);
     memcpy(bytes, signed_data, 1 + HMAC_EXPIRES_LEN);
-    hmac_compute(&hmac->keys->keys[0], signed_data, signed_len, bytes + 1 + HMAC_EXPIRES_LEN);
+    hmac_compute(hmac->keyed[0], signed_data, signed_len, bytes + 1 + HMAC_EXPIRES_LEN);
     memcpy(bytes + HMAC_HEADER_LEN, jid, jid_len);
     pc_base32_encode(bytes, HMAC_HEADER_LEN + jid_len, token);
     return CP_OK;
@@ -136,7 +144,7 @@ static int hmac_decode(void *state, const char *token, char *jid, size_t jid_siz
     bool genuine = false;
     for (size_t i = 0; i < hmac->keys->count; i++) {
         uint8_t expected[HMAC_MAC_LEN];
-        hmac_compute(&hmac->keys->keys[i], signed_data, signed_len, expected);
+        hmac_compute(hmac->keyed[i], signed_data, signed_len, expected);
         genuine |= pc_const_time_equal(expected, mac, HMAC_MAC_LEN);
     }
     if (!genuine)
