@@ -15,8 +15,6 @@
 #define PUMP_INTERVAL_MS 50
 /* Reads are 4 KiB at a time: bound the work done per wake-up. */
 #define MAX_ROUNDS_PER_WAKEUP 64
-/* How long a clean close may wait for the server to close its side. */
-#define CLOSE_TIMEOUT_MS 2000
 /* Unanswered keepalive probes before the kernel gives up on the peer. */
 #define KEEPALIVE_PROBES 3
 
@@ -37,7 +35,6 @@ struct connection {
     guint pump_timer;
     guint flush_idle;
     guint reconnect_timer;
-    guint close_timer;
     unsigned backoff_ms;
 
     bool up;             /* handshake completed, stream not yet ended */
@@ -260,17 +257,6 @@ static void report_disconnect(connection_t *c, bool was_up, int error,
     }
 }
 
-static gboolean on_close_timeout(gpointer data)
-{
-    connection_t *c = data;
-    c->close_timer = 0;
-    log_warning("the server did not close the stream in time; closing the socket");
-    /* A second disconnect tears the socket down at once. */
-    xmpp_disconnect(c->conn);
-    request_flush(c);
-    return G_SOURCE_REMOVE;
-}
-
 static void on_connection_event(xmpp_conn_t *conn, xmpp_conn_event_t event, int error,
                                 xmpp_stream_error_t *stream_error, void *userdata)
 {
@@ -296,9 +282,6 @@ static void on_connection_event(xmpp_conn_t *conn, xmpp_conn_event_t event, int 
         c->callbacks.down(c->callbacks.userdata);
 
     if (c->closing) {
-        if (c->close_timer)
-            g_source_remove(c->close_timer);
-        c->close_timer = 0;
         c->callbacks.closed(c->callbacks.userdata);
     } else {
         schedule_reconnect(c);
@@ -413,8 +396,6 @@ void connection_free(connection_t *c)
         g_source_remove(c->flush_idle);
     if (c->reconnect_timer)
         g_source_remove(c->reconnect_timer);
-    if (c->close_timer)
-        g_source_remove(c->close_timer);
     if (c->conn)
         xmpp_conn_release(c->conn);
     if (c->ctx)
@@ -471,8 +452,9 @@ void connection_close(connection_t *c)
         c->callbacks.closed(c->callbacks.userdata);
         return;
     }
-    /* Queued stanzas go out before the closing tag. */
+    /* Queued stanzas go out before the closing tag.  If the server does not
+     * close its side, libstrophe's own timer (2 s, run by our pump) resets
+     * the connection; a second xmpp_disconnect() would only re-arm it. */
     xmpp_disconnect(c->conn);
-    c->close_timer = g_timeout_add(CLOSE_TIMEOUT_MS, on_close_timeout, c);
     request_flush(c);
 }
