@@ -84,12 +84,15 @@ static void emit(router_t *router, xmpp_stanza_t *stanza)
         g_ptr_array_add(router->held, xmpp_stanza_clone(stanza));
 }
 
-/* The parser turns xml:lang into "lang", and a stray attribute is paid for by
- * the server on every hop. */
-static void strip_lang(xmpp_stanza_t *stanza)
+/* Every byte of a stanza is parsed again by the server on each hop, so
+ * what we pass on carries no stray attributes: the parser turns xml:lang into
+ * "lang", and it writes out the stream's own default namespace
+ * (jabber:component:accept, 33 bytes) on every stanza it received. */
+static void strip_redundant_attributes(xmpp_stanza_t *stanza)
 {
     xmpp_stanza_del_attribute(stanza, "lang");
     xmpp_stanza_del_attribute(stanza, "xml:lang");
+    xmpp_stanza_del_attribute(stanza, "xmlns");
 }
 
 static xmpp_stanza_t *new_element(xmpp_ctx_t *ctx, const char *name, const char *ns)
@@ -504,7 +507,7 @@ static bool place_request(router_t *router, xmpp_stanza_t *iq, xmpp_stanza_t *pa
     log_debug("request %s from %s -> %s as %s", id, from, to, translated);
     xmpp_stanza_set_to(iq, to);
     xmpp_stanza_set_from(iq, translated);
-    strip_lang(iq);
+    strip_redundant_attributes(iq);
     emit(router, iq);
     if (keep_for_retry) {
         /* libstrophe hands back its 1 KiB working buffer: keep a copy of
@@ -602,7 +605,7 @@ static void route_reply(router_t *router, xmpp_stanza_t *iq, const char *from, c
     entry->resource->consecutive_timeouts = 0;
     xmpp_stanza_set_to(iq, entry->sender);
     xmpp_stanza_set_from(iq, router->domain);
-    strip_lang(iq);
+    strip_redundant_attributes(iq);
     emit(router, iq);
     finish(router, entry, strcmp(type, "error") == 0,
            g_get_monotonic_time() - entry->sent_at);
