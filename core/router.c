@@ -84,15 +84,15 @@ static void emit(router_t *router, xmpp_stanza_t *stanza)
         g_ptr_array_add(router->held, xmpp_stanza_clone(stanza));
 }
 
-/* Every byte of a stanza is parsed again by the server on each hop, so
- * what we pass on carries no stray attributes: the parser turns xml:lang into
- * "lang", and it writes out the stream's own default namespace
- * (jabber:component:accept, 33 bytes) on every stanza it received. */
+/* Every byte of a stanza is parsed again by the server on each hop, so what
+ * we pass on carries no stray attributes: the parser turns xml:lang into
+ * "lang".  (The stream's default namespace, which the parser also writes
+ * out, cannot go here: libstrophe still compares the stanza's namespace
+ * with later handlers' filters after ours returns.) */
 static void strip_redundant_attributes(xmpp_stanza_t *stanza)
 {
     xmpp_stanza_del_attribute(stanza, "lang");
     xmpp_stanza_del_attribute(stanza, "xml:lang");
-    xmpp_stanza_del_attribute(stanza, "xmlns");
 }
 
 static xmpp_stanza_t *new_element(xmpp_ctx_t *ctx, const char *name, const char *ns)

@@ -303,7 +303,6 @@ static void router__forwards_a_request_to_a_resource_from_the_token(void **state
     assert_attr(forwarded, "from", DOMAIN "/t1");
     assert_attr(forwarded, "lang", NULL);
     assert_attr(forwarded, "xml:lang", NULL);
-    assert_attr(forwarded, "xmlns", NULL);
     assert_non_null(xmpp_stanza_get_child_by_name_and_ns(forwarded, "ping", "urn:xmpp:ping"));
     assert_int_equal(router_pending_count(f->router), 1);
     assert_true(f->last_deadline > g_get_monotonic_time() + 29 * G_USEC_PER_SEC);
@@ -329,7 +328,6 @@ static void router__routes_the_reply_to_the_sender_from_the_bare_domain(void **s
                "xml:lang='de' xmlns='jabber:component:accept'>"
                "<answer xmlns='urn:example'>42</answer></iq>");
     xmpp_stanza_t *reply = only_sent(f);
-    assert_attr(reply, "xmlns", NULL);
     assert_attr(reply, "type", "result");
     assert_attr(reply, "id", "q1");
     assert_attr(reply, "to", ALICE);
