@@ -19,6 +19,9 @@
 #include <unistd.h>
 
 #define STOP_BOUND_MS 5000     /* SIGTERM -> SIGKILL */
+/* SIGTERM -> SIGKILL for a client-proxy under CLIENT_PROXY_WRAPPER: valgrind
+ * checks for leaks after main() returns, and that takes seconds. */
+#define HX_WRAPPED_STOP_MS 30000
 #define START_BOUND_MS 15000   /* Prosody until both ports accept */
 #define CONNECT_BOUND_MS 10000 /* a test client until its session */
 
@@ -215,17 +218,22 @@ static int wait_child(pid_t pid, int bound_ms)
     }
 }
 
-/* SIGTERM, bounded wait, SIGKILL. */
-static int stop_child(pid_t pid)
+/* SIGTERM, wait up to BOUND_MS, SIGKILL. */
+static int stop_child_within(pid_t pid, int bound_ms)
 {
     kill(pid, SIGTERM);
-    int status = wait_child(pid, STOP_BOUND_MS);
+    int status = wait_child(pid, bound_ms);
     if (status == -1) {
         fprintf(stderr, "harness: pid %d ignored SIGTERM, killing\n", (int)pid);
         kill(pid, SIGKILL);
         waitpid(pid, &status, 0);
     }
     return status;
+}
+
+static int stop_child(pid_t pid)
+{
+    return stop_child_within(pid, STOP_BOUND_MS);
 }
 
 static char *read_file(const char *path)
@@ -452,12 +460,84 @@ pid_t hx_prosody_pid(void)
     return g_prosody_pid;
 }
 
+void hx_prosody_add_account(const char *node)
+{
+    hx_init();
+    write_account(node);
+}
+
 /* ---- client-proxy -------------------------------------------------------- */
 
 const char *hx_proxy_bin(void)
 {
     const char *bin = g_getenv("CLIENT_PROXY_BIN");
     return bin && *bin ? bin : "client-proxy";
+}
+
+char *const *hx_proxy_wrapper(void)
+{
+    static char **wrapper;
+    static bool parsed;
+    if (!parsed) {
+        parsed = true;
+        const char *text = g_getenv("CLIENT_PROXY_WRAPPER");
+        GError *error = NULL;
+        if (text && *text && !g_shell_parse_argv(text, NULL, &wrapper, &error)) {
+            fprintf(stderr, "harness: CLIENT_PROXY_WRAPPER: %s\n", error->message);
+            abort();
+        }
+    }
+    return wrapper;
+}
+
+/* WRAPPER... PROGRAM ARGS...: a new vector of borrowed strings (g_free it). */
+static char **wrapped_argv(const char *program, char *const args[])
+{
+    GPtrArray *v = g_ptr_array_new();
+    char *const *wrapper = hx_proxy_wrapper();
+    for (size_t i = 0; wrapper && wrapper[i]; i++)
+        g_ptr_array_add(v, wrapper[i]);
+    g_ptr_array_add(v, (char *)program);
+    for (size_t i = 0; args && args[i]; i++)
+        g_ptr_array_add(v, args[i]);
+    g_ptr_array_add(v, NULL);
+    return (char **)g_ptr_array_free(v, FALSE);
+}
+
+int hx_proxy_run(char *const args[], char **out, char **err, int timeout_ms)
+{
+    g_autofree char **argv = wrapped_argv(hx_proxy_bin(), args);
+    return hx_run(argv, out, err, timeout_ms);
+}
+
+pid_t hx_proxy_pid(void)
+{
+    return g_proxy_pid;
+}
+
+char *hx_memcheck_report(const char *log)
+{
+    static const char *const needles[] = {
+        "Sanitizer", "runtime error:",
+        /* valgrind (memcheck) */
+        "definitely lost", "indirectly lost", "possibly lost in loss record",
+        "Invalid read", "Invalid write", "Invalid free", "Mismatched free",
+        "uninitialised", "unaddressable", "Syscall param",
+        "Source and destination overlap", "Process terminating with default action",
+    };
+    if (!log)
+        return NULL;
+    g_auto(GStrv) lines = g_strsplit(log, "\n", -1);
+    for (char **l = lines; *l; l++) {
+        for (size_t i = 0; i < G_N_ELEMENTS(needles); i++) {
+            if (strstr(*l, needles[i]))
+                return g_strdup(*l);
+        }
+        const char *summary = strstr(*l, "ERROR SUMMARY: ");
+        if (summary && strtol(summary + strlen("ERROR SUMMARY: "), NULL, 10) > 0)
+            return g_strdup(*l);
+    }
+    return NULL;
 }
 
 char *hx_proxy_write_config(const char *name, const hx_proxy_opts_t *o)
@@ -497,7 +577,8 @@ pid_t hx_proxy_start(const hx_proxy_opts_t *opts)
     g_free(g_proxy_out);
     g_proxy_err = g_strdup_printf("%s/proxy-%d.stderr", g_dir, g_proxy_seq);
     g_proxy_out = g_strdup_printf("%s/proxy-%d.stdout", g_dir, g_proxy_seq);
-    char *argv[] = {(char *)hx_proxy_bin(), "--config", cfg, NULL};
+    char *args[] = {"--config", cfg, NULL};
+    g_autofree char **argv = wrapped_argv(hx_proxy_bin(), args);
     pid_t pid = spawn(argv, g_proxy_out, g_proxy_err);
     g_proxy_pid = pid > 0 ? pid : 0;
     g_proxy_status = -1;
@@ -570,7 +651,8 @@ int hx_proxy_stop(void)
 {
     if (g_proxy_pid <= 0)
         return g_proxy_status;
-    g_proxy_status = stop_child(g_proxy_pid);
+    g_proxy_status = stop_child_within(
+        g_proxy_pid, hx_proxy_wrapper() ? HX_WRAPPED_STOP_MS : STOP_BOUND_MS);
     g_proxy_pid = 0;
     return g_proxy_status;
 }

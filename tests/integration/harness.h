@@ -55,6 +55,10 @@ bool hx_prosody_restart(void);
 int hx_c2s_port(void);
 int hx_component_port(void);
 pid_t hx_prosody_pid(void);
+/** Adds account NODE@localhost (password HX_PASSWORD) to those written by
+ *  hx_prosody_start().  Call it before hx_prosody_start() (or while Prosody
+ *  is stopped). */
+void hx_prosody_add_account(const char *node);
 
 /* ---- client-proxy --------------------------------------------------------- */
 
@@ -77,8 +81,25 @@ char *hx_write_file(const char *name, const char *text, int mode);
  *  path (g_free it). */
 char *hx_proxy_write_config(const char *name, const hx_proxy_opts_t *opts);
 /** Starts `client-proxy --config FILE` with stdout and stderr to files in
- *  the temporary directory.  Only one client-proxy at a time. */
+ *  the temporary directory.  Only one client-proxy at a time.
+ *
+ *  With env CLIENT_PROXY_WRAPPER set (an argv prefix, split like a shell
+ *  would, e.g. "valgrind --error-exitcode=99 -q ..."), runs it under that
+ *  wrapper: the pid is the wrapper's (valgrind keeps the pid), its reports go
+ *  to client-proxy's stderr file unless told otherwise, and hx_proxy_stop()
+ *  waits longer before SIGKILL (HX_WRAPPED_STOP_MS) for its exit checks. */
 pid_t hx_proxy_start(const hx_proxy_opts_t *opts);
+/** The running client-proxy's pid (the wrapper's, if any), or 0. */
+pid_t hx_proxy_pid(void);
+/** The argv prefix from CLIENT_PROXY_WRAPPER, or NULL when unset
+ *  (NULL-terminated, owned by the harness). */
+char *const *hx_proxy_wrapper(void);
+/** Checks a client-proxy stderr text for reports of a memory error or leak:
+ *  AddressSanitizer/UBSan ("Sanitizer", "runtime error:") and valgrind
+ *  ("ERROR SUMMARY: N" with N > 0, "definitely lost", "indirectly lost",
+ *  "Invalid read/write/free", "uninitialised", "Mismatched free").  Returns
+ *  the first offending line (g_free it), or NULL when clean. */
+char *hx_memcheck_report(const char *log);
 /** Rewrites the running client-proxy's config file from OPTS (to reload
  *  it, send SIGHUP afterwards). */
 void hx_proxy_rewrite_config(const hx_proxy_opts_t *opts);
@@ -107,6 +128,9 @@ int hx_spawn_stop(pid_t pid, int timeout_ms);
 /** Runs a command to completion with stdout/stderr captured; returns the exit
  *  code (or -1 if it died by a signal or did not end within timeout_ms). */
 int hx_run(char *const argv[], char **out, char **err, int timeout_ms);
+/** hx_run() of `client-proxy ARGS...` (ARGS NULL-terminated, without the
+ *  program), under CLIENT_PROXY_WRAPPER if set. */
+int hx_proxy_run(char *const args[], char **out, char **err, int timeout_ms);
 
 /* ---- test XMPP clients ---------------------------------------------------- */
 
