@@ -37,6 +37,7 @@ struct connection {
     guint reconnect_timer;
     unsigned backoff_ms;
 
+    GPtrArray *outbox;   /* stanzas sent during libstrophe's dispatch (references) */
     bool up;             /* handshake completed, stream not yet ended */
     bool pumping;        /* inside xmpp_run_once(): no re-entry */
     bool closing;
@@ -48,6 +49,7 @@ struct connection {
 static connection_t *sockopt_owner;
 
 static void pump(connection_t *c);
+static void request_flush(connection_t *c);
 static void schedule_reconnect(connection_t *c);
 
 /* ---- libstrophe 0.12.2 component workaround ------------------------------
@@ -186,8 +188,29 @@ static int on_sockopt(xmpp_conn_t *conn, void *sock)
     return 0;
 }
 
+/* Writes STANZA to libstrophe's queue.  Never called during libstrophe's
+ * dispatch, so the stanza is ours alone: the stream's default namespace,
+ * which the parser writes out on every stanza it read (33 bytes the server
+ * would parse again), can go.  During dispatch it cannot: libstrophe still
+ * compares the stanza's namespace with later handlers' filters. */
+static void write_stanza(connection_t *c, xmpp_stanza_t *stanza)
+{
+    const char *ns = xmpp_stanza_get_ns(stanza);
+    if (ns && strcmp(ns, XMPP_NS_COMPONENT) == 0)
+        xmpp_stanza_del_attribute(stanza, "xmlns");
+    xmpp_send(c->conn, stanza);
+}
+
+static void flush_outbox(connection_t *c)
+{
+    for (guint i = 0; i < c->outbox->len; i++)
+        write_stanza(c, c->outbox->pdata[i]);
+    g_ptr_array_set_size(c->outbox, 0);
+}
+
 /* Runs libstrophe until it has nothing more to do right now: it reads 4 KiB
- * at a time and writes what handlers queued only on its next call. */
+ * at a time, and what its handlers sent meanwhile is written in one batch
+ * when it returns. */
 static void pump(connection_t *c)
 {
     if (c->pumping)
@@ -198,8 +221,11 @@ static void pump(connection_t *c)
     do {
         before = c->events;
         xmpp_run_once(c->ctx, 0);
+        flush_outbox(c);
     } while (c->events != before && ++rounds < MAX_ROUNDS_PER_WAKEUP);
     c->pumping = false;
+    if (c->events != before) /* stopped by the bound with work left */
+        request_flush(c);
 }
 
 static gboolean on_pump_timer(gpointer data)
@@ -354,11 +380,17 @@ static void apply_settings(connection_t *c, const config_t *config)
     }
 }
 
+static void release_stanza(gpointer stanza)
+{
+    xmpp_stanza_release(stanza);
+}
+
 connection_t *connection_new(const config_t *config, const connection_callbacks_t *callbacks)
 {
     connection_t *c = g_new0(connection_t, 1);
     c->callbacks = *callbacks;
     c->fd = -1;
+    c->outbox = g_ptr_array_new_with_free_func(release_stanza);
 
     xmpp_initialize();
     c->ctx = xmpp_ctx_new(NULL, &libstrophe_logger);
@@ -396,6 +428,8 @@ void connection_free(connection_t *c)
         g_source_remove(c->flush_idle);
     if (c->reconnect_timer)
         g_source_remove(c->reconnect_timer);
+    if (c->outbox)
+        g_ptr_array_free(c->outbox, TRUE);
     if (c->conn)
         xmpp_conn_release(c->conn);
     if (c->ctx)
@@ -425,7 +459,13 @@ void connection_send(connection_t *c, xmpp_stanza_t *stanza)
         log_debug("not connected: dropped an outgoing <%s/>", xmpp_stanza_get_name(stanza));
         return;
     }
-    xmpp_send(c->conn, stanza);
+    if (c->pumping) {
+        /* Written when xmpp_run_once() returns (see write_stanza()). */
+        g_ptr_array_add(c->outbox, xmpp_stanza_clone(stanza));
+        c->events++;
+        return;
+    }
+    write_stanza(c, stanza);
     request_flush(c);
 }
 
