@@ -420,6 +420,19 @@ static bool prosody_spawn(void)
     return true;
 }
 
+int hx_group_start_prosody(void **state)
+{
+    (void)state;
+    return hx_prosody_start() ? 0 : -1;
+}
+
+int hx_group_cleanup(void **state)
+{
+    (void)state;
+    hx_cleanup();
+    return 0;
+}
+
 bool hx_prosody_start(void)
 {
     hx_init();

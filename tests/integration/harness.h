@@ -37,6 +37,10 @@
 const char *hx_init(void);
 /** Stops every child, disconnects every client, removes the directory. */
 void hx_cleanup(void);
+/** cmocka group fixtures for tests that share one Prosody: the first starts
+ *  it, the second runs hx_cleanup().  STATE is unused. */
+int hx_group_start_prosody(void **state);
+int hx_group_cleanup(void **state);
 /** The temporary directory (NULL before hx_init()). */
 const char *hx_dir(void);
 /** The shared libstrophe context the harness pumps. */

@@ -122,19 +122,6 @@ static void component_free(component_t *c)
 
 /* ---- tests ---------------------------------------------------------------- */
 
-static int group_setup(void **state)
-{
-    (void)state;
-    return hx_prosody_start() ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    hx_cleanup();
-    return 0;
-}
-
 static void accounts_log_in_and_talk(void **state)
 {
     (void)state;
@@ -236,8 +223,8 @@ static int child_main(const char *mode)
 {
     if (strcmp(mode, "--child-fail") == 0) {
         const struct CMUnitTest t[] = {cmocka_unit_test(child_fails)};
-        return cmocka_run_group_tests_name("child", t, group_setup,
-                                           group_teardown);
+        return cmocka_run_group_tests_name("child", t, hx_group_start_prosody,
+                                           hx_group_cleanup);
     }
     if (!hx_prosody_start())
         return 3;
@@ -336,6 +323,6 @@ int main(int argc, char **argv)
         cmocka_unit_test(cleanup_after_sigterm),
         cmocka_unit_test(cleanup_after_sigint),
     };
-    return cmocka_run_group_tests_name("harness", tests, group_setup,
-                                       group_teardown);
+    return cmocka_run_group_tests_name("harness", tests, hx_group_start_prosody,
+                                       hx_group_cleanup);
 }

@@ -170,14 +170,7 @@ static int group_setup(void **state)
                 hx_proxy_bin());
         return -1;
     }
-    return hx_prosody_start() ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    hx_cleanup();
-    return 0;
+    return hx_group_start_prosody(state);
 }
 
 static fx_t *fx_new(bool workers)
@@ -1251,7 +1244,7 @@ int main(int argc, char **argv)
         };
         g_autofree char *name = g_strdup_printf("forward-%s", g_encoding);
         return cmocka_run_group_tests_name(name, tests, group_setup,
-                                           group_teardown);
+                                           hx_group_cleanup);
     }
     if (strcmp(group, "dispatch") == 0 && argc > 2) {
         g_dispatch = argv[2];
@@ -1263,7 +1256,7 @@ int main(int argc, char **argv)
         };
         g_autofree char *name = g_strdup_printf("dispatch-%s", g_dispatch);
         return cmocka_run_group_tests_name(name, tests, group_setup,
-                                           group_teardown);
+                                           hx_group_cleanup);
     }
     if (strcmp(group, "routing") == 0) {
         const struct CMUnitTest tests[] = {
@@ -1279,7 +1272,7 @@ int main(int argc, char **argv)
             T(last_presence_gone_service_unavailable),
         };
         return cmocka_run_group_tests_name("routing", tests, group_setup,
-                                           group_teardown);
+                                           hx_group_cleanup);
     }
     if (strcmp(group, "lifecycle") == 0) {
         const struct CMUnitTest tests[] = {
@@ -1292,7 +1285,7 @@ int main(int argc, char **argv)
             T(examples_work_through_proxy),
         };
         return cmocka_run_group_tests_name("lifecycle", tests, group_setup,
-                                           group_teardown);
+                                           hx_group_cleanup);
     }
     if (strcmp(group, "check-config") == 0) {
         const struct CMUnitTest tests[] = {
@@ -1304,7 +1297,7 @@ int main(int argc, char **argv)
             cmocka_unit_test(version_and_help),
         };
         return cmocka_run_group_tests_name("check-config", tests, setup_dir,
-                                           group_teardown);
+                                           hx_group_cleanup);
     }
     fprintf(stderr, "usage: %s forward ENCODING | dispatch NAME | routing | "
                     "lifecycle | "

@@ -355,20 +355,6 @@ static int teardown(void **state)
     return clean ? 0 : -1;
 }
 
-static int group_setup(void **state)
-{
-    (void)state;
-    hx_init();
-    return hx_prosody_start() ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    hx_cleanup();
-    return 0;
-}
-
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -381,5 +367,5 @@ int main(void)
         T(reload__never_logs_the_secret),
     };
 #undef T
-    return cmocka_run_group_tests_name("reload", tests, group_setup, group_teardown);
+    return cmocka_run_group_tests_name("reload", tests, hx_group_start_prosody, hx_group_cleanup);
 }

@@ -127,20 +127,6 @@ static void sdk_plugin__reports_its_config_error_with_group_and_key(void **state
     assert_string_equal(err, expected);
 }
 
-static int group_setup(void **state)
-{
-    (void)state;
-    hx_init();
-    return hx_prosody_start() ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    hx_cleanup();
-    return 0;
-}
-
 int main(void)
 {
     if (!getenv("SDK_PLUGIN_DIR")) {
@@ -154,5 +140,5 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test(sdk_plugin__reports_its_config_error_with_group_and_key),
     };
-    return cmocka_run_group_tests_name("sdk-plugin", tests, group_setup, group_teardown);
+    return cmocka_run_group_tests_name("sdk-plugin", tests, hx_group_start_prosody, hx_group_cleanup);
 }
