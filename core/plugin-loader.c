@@ -335,4 +335,3 @@ const char *plugin_file(const plugin_t *plugin)
 {
     return plugin->file;
 }
-

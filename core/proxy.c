@@ -137,6 +137,15 @@ static void on_closed(void *userdata)
 
 /* ---- Signals ------------------------------------------------------------------ */
 
+/* Answers what is in flight, says goodbye to the target while the stream is
+ * up, and closes it; on_closed() follows. */
+static void close_stream(proxy_t *proxy)
+{
+    if (connection_is_up(proxy->connection))
+        router_shutdown(proxy->router);
+    connection_close(proxy->connection);
+}
+
 static gboolean on_stop_signal(gpointer data)
 {
     proxy_t *proxy = data;
@@ -147,9 +156,7 @@ static gboolean on_stop_signal(gpointer data)
         g_source_remove(proxy->drain_timer);
     proxy->drain_timer = 0;
     log_info("stopping; answering %zu requests in flight", router_pending_count(proxy->router));
-    if (connection_is_up(proxy->connection))
-        router_shutdown(proxy->router);
-    connection_close(proxy->connection);
+    close_stream(proxy);
     return G_SOURCE_CONTINUE;
 }
 
@@ -157,9 +164,7 @@ static gboolean on_stop_signal(gpointer data)
 static void close_for_new_stream(proxy_t *proxy)
 {
     log_info("reload: no request in flight; closing the stream");
-    if (connection_is_up(proxy->connection))
-        router_shutdown(proxy->router);
-    connection_close(proxy->connection);
+    close_stream(proxy);
 }
 
 /* A new stream is needed: new requests are refused meanwhile, and those in

@@ -184,11 +184,11 @@ static void fail(router_t *router, pending_t *entry, const char *type, const cha
     finish(router, entry, true, -1);
 }
 
-static void notify_deadline(router_t *router)
+/* Tells the caller that something is due at DEADLINE (monotonic µs). */
+static void notify_deadline(router_t *router, int64_t deadline)
 {
-    pending_t *earliest = pending_earliest(router->pending);
-    if (earliest && router->callbacks.deadline_changed)
-        router->callbacks.deadline_changed(earliest->deadline, router->callbacks.userdata);
+    if (router->callbacks.deadline_changed)
+        router->callbacks.deadline_changed(deadline, router->callbacks.userdata);
 }
 
 /* ---- Resources ----------------------------------------------------------- */
@@ -385,8 +385,7 @@ static void send_ping(router_t *router, resource_t *resource)
     xmpp_stanza_add_child_ex(iq, new_element(router->ctx, "ping", PING_NS), 0);
     emit(router, iq);
     xmpp_stanza_release(iq);
-    if (router->callbacks.deadline_changed)
-        router->callbacks.deadline_changed(resource->ping_due, router->callbacks.userdata);
+    notify_deadline(router, resource->ping_due);
 }
 
 static void note_timeout(router_t *router, resource_t *resource)
@@ -521,7 +520,7 @@ static bool place_request(router_t *router, xmpp_stanza_t *iq, xmpp_stanza_t *pa
     }
 
     if (pending_earliest(router->pending) == entry)
-        notify_deadline(router);
+        notify_deadline(router, entry->deadline);
     return true;
 }
 
