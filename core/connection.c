@@ -6,129 +6,111 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include <gio/gio.h>
 #include <glib-unix.h>
 
 #include "log.h"
+#include "stream.h"
 
-/* libstrophe's own timers (connect and handshake timeouts) and any output a
- * full socket left queued advance only inside xmpp_run_once(). */
-#define PUMP_INTERVAL_MS 50
-/* Reads are 4 KiB at a time: bound the work done per wake-up. */
-#define MAX_ROUNDS_PER_WAKEUP 64
+/* From the start of the TCP connect to the server's <handshake/>. */
+#define ESTABLISH_TIMEOUT_MS (10 * 1000)
+/* After our </stream:stream>, how long the server may take to close its side. */
+#define CLOSE_TIMEOUT_MS (2 * 1000)
+/* Reads are this large; a wake-up reads at most READS_PER_WAKEUP of them,
+ * so that timers and signals are not starved by a busy server. */
+#define READ_SIZE (64 * 1024)
+#define READS_PER_WAKEUP 8
 /* Unanswered keepalive probes before the kernel gives up on the peer. */
 #define KEEPALIVE_PROBES 3
 
+typedef enum connection_state {
+    STATE_IDLE,           /* no socket */
+    STATE_CONNECTING,     /* TCP connect under way */
+    STATE_OPENING,        /* our stream header sent, waiting for the server's */
+    STATE_AUTHENTICATING, /* our handshake sent */
+    STATE_UP,
+    STATE_CLOSING,        /* our </stream:stream> sent */
+} connection_state_t;
+
 struct connection {
-    xmpp_ctx_t *ctx;
-    xmpp_conn_t *conn;
     connection_callbacks_t callbacks;
     char *domain;
+    char *secret;
     char *server;
     unsigned short port;
     unsigned backoff_first_ms; /* [component] reconnect_initial */
     unsigned backoff_max_ms;   /* [component] reconnect_max */
     int keepalive_s;           /* [component] keepalive */
-
-    int fd;              /* -1 while there is no socket */
-    guint fd_watch;
-    bool watching_output;/* until the TCP connect completes */
-    guint pump_timer;
-    guint flush_idle;
-    guint reconnect_timer;
     unsigned backoff_ms;
 
-    GPtrArray *outbox;   /* stanzas sent during libstrophe's dispatch (references) */
-    bool up;             /* handshake completed, stream not yet ended */
-    bool pumping;        /* inside xmpp_run_once(): no re-entry */
-    bool closing;
-    unsigned long events;/* stanzas and connection events seen: work was done */
+    connection_state_t state;
+    bool closing;              /* connection_close() was called: no reconnect */
+    GCancellable *connecting;  /* the TCP connect under way, or NULL */
+    GSocketConnection *socket; /* owns the descriptor */
+    int fd;                    /* -1 without a socket */
+    guint fd_watch;
+    bool watching_output;      /* the kernel's buffer was full */
+    guint state_timer;         /* ESTABLISH_TIMEOUT_MS or CLOSE_TIMEOUT_MS */
+    guint reconnect_timer;
+    guint flush_idle;
+
+    stream_parser_t *parser;
+    GByteArray *out;           /* queued, not yet written */
+    bool reading;              /* in on_socket(): sends wait for its flush */
+    int failure;               /* errno of a failed write, for the teardown */
+    const char *problem;       /* what a stream event found wrong (static text) */
+    char *stream_error;        /* the server's <stream:error/>, described */
+    char read_buffer[READ_SIZE];
 };
 
-/* libstrophe's sockopt callback carries no user data.  One process has one
- * component connection, so it is found here. */
-static connection_t *sockopt_owner;
-
-static void pump(connection_t *c);
-static void request_flush(connection_t *c);
 static void schedule_reconnect(connection_t *c);
+static void teardown(connection_t *c, int error, const char *problem);
 
-/* ---- libstrophe 0.12.2 component workaround ------------------------------
- * xmpp_connect_component() never allocates the stream-management state that
- * xmpp_send() and the disconnect path dereference, so the first stanza sent
- * on a component stream crashes.  A client connect attempt allocates it; with
- * an empty host it fails at once and leaves the connection disconnected, and
- * the state then lives as long as the connection.  Kept in this one place;
- * tests/integration exercises send and server-side disconnect under ASan so
- * that a libstrophe that changes this fails loudly. */
-static bool allocate_sm_state(xmpp_conn_t *conn)
-{
-    int status = xmpp_connect_client(conn, "", 1, NULL, NULL);
-    return status != XMPP_EOK && xmpp_conn_is_disconnected(conn);
-}
-
-static const char *stream_error_name(xmpp_error_type_t type)
-{
-    static const char *const names[] = {
-        [XMPP_SE_BAD_FORMAT] = "bad-format",
-        [XMPP_SE_BAD_NS_PREFIX] = "bad-namespace-prefix",
-        [XMPP_SE_CONFLICT] = "conflict",
-        [XMPP_SE_CONN_TIMEOUT] = "connection-timeout",
-        [XMPP_SE_HOST_GONE] = "host-gone",
-        [XMPP_SE_HOST_UNKNOWN] = "host-unknown",
-        [XMPP_SE_IMPROPER_ADDR] = "improper-addressing",
-        [XMPP_SE_INTERNAL_SERVER_ERROR] = "internal-server-error",
-        [XMPP_SE_INVALID_FROM] = "invalid-from",
-        [XMPP_SE_INVALID_ID] = "invalid-id",
-        [XMPP_SE_INVALID_NS] = "invalid-namespace",
-        [XMPP_SE_INVALID_XML] = "invalid-xml",
-        [XMPP_SE_NOT_AUTHORIZED] = "not-authorized",
-        [XMPP_SE_POLICY_VIOLATION] = "policy-violation",
-        [XMPP_SE_REMOTE_CONN_FAILED] = "remote-connection-failed",
-        [XMPP_SE_RESOURCE_CONSTRAINT] = "resource-constraint",
-        [XMPP_SE_RESTRICTED_XML] = "restricted-xml",
-        [XMPP_SE_SEE_OTHER_HOST] = "see-other-host",
-        [XMPP_SE_SYSTEM_SHUTDOWN] = "system-shutdown",
-        [XMPP_SE_UNDEFINED_CONDITION] = "undefined-condition",
-        [XMPP_SE_UNSUPPORTED_ENCODING] = "unsupported-encoding",
-        [XMPP_SE_UNSUPPORTED_STANZA_TYPE] = "unsupported-stanza-type",
-        [XMPP_SE_UNSUPPORTED_VERSION] = "unsupported-version",
-        [XMPP_SE_XML_NOT_WELL_FORMED] = "not-well-formed",
-    };
-    if ((size_t)type < G_N_ELEMENTS(names) && names[type])
-        return names[type];
-    return "undefined-condition";
-}
+/* ---- Reporting ------------------------------------------------------------ */
 
 /* What a stream error means for an operator, where it is likely a mistake
  * in the configuration. */
-static const char *stream_error_hint(xmpp_error_type_t type)
+static const char *stream_error_hint(const char *condition)
 {
-    switch (type) {
-    case XMPP_SE_NOT_AUTHORIZED:
-        return " (is [component] secret the one the server has for this domain?)";
-    case XMPP_SE_HOST_UNKNOWN:
-        return " (the server has no component for [component] domain)";
-    case XMPP_SE_CONFLICT:
-        return " (another component is connected for this domain)";
-    default:
+    if (!condition)
         return "";
+    if (strcmp(condition, "not-authorized") == 0)
+        return " (is [component] secret the one the server has for this domain?)";
+    if (strcmp(condition, "host-unknown") == 0)
+        return " (the server has no component for [component] domain)";
+    if (strcmp(condition, "conflict") == 0)
+        return " (another component is connected for this domain)";
+    return "";
+}
+
+static void report_end(connection_t *c, bool was_up, int error, const char *problem)
+{
+    if (c->stream_error) {
+        log_error("the server closed the stream: %s", c->stream_error);
+    } else if (problem) {
+        log_error("%s %s:%u: %s", was_up ? "lost the connection to" : "cannot connect to",
+                  c->server, c->port, problem);
+    } else if (c->closing) {
+        log_info("disconnected from %s:%u", c->server, c->port);
+    } else if (error) {
+        log_error("%s %s:%u: %s", was_up ? "lost the connection to" : "cannot connect to",
+                  c->server, c->port, g_strerror(error));
+    } else if (was_up) {
+        log_error("lost the connection to %s:%u", c->server, c->port);
+    } else {
+        log_error("cannot connect to %s:%u: the server closed the stream before the handshake",
+                  c->server, c->port);
     }
 }
 
-/* ---- The socket in the GLib main loop ------------------------------------ */
-
-static void unwatch_socket(connection_t *c)
-{
-    if (c->fd_watch)
-        g_source_remove(c->fd_watch);
-    c->fd_watch = 0;
-    c->fd = -1;
-}
+/* ---- Writing ---------------------------------------------------------------- */
 
 static gboolean on_socket(int fd, GIOCondition condition, gpointer data);
 
 static void watch_socket(connection_t *c, bool output)
 {
+    if (c->fd_watch && c->watching_output == output)
+        return;
     if (c->fd_watch)
         g_source_remove(c->fd_watch);
     GIOCondition condition = G_IO_IN | G_IO_ERR | G_IO_HUP;
@@ -138,35 +120,169 @@ static void watch_socket(connection_t *c, bool output)
     c->fd_watch = g_unix_fd_add(c->fd, condition, on_socket, c);
 }
 
+static gboolean on_failure(gpointer data)
+{
+    connection_t *c = data;
+    c->flush_idle = 0;
+    teardown(c, c->failure, NULL);
+    return G_SOURCE_REMOVE;
+}
+
+/* Writes what the kernel takes.  A failure is handled from the main loop,
+ * never from inside the caller's send. */
+static void flush(connection_t *c)
+{
+    while (c->out->len > 0 && c->fd >= 0 && !c->failure) {
+        ssize_t n = send(c->fd, c->out->data, c->out->len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) {
+            g_byte_array_remove_range(c->out, 0, (guint)n);
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            watch_socket(c, true);
+            return;
+        } else {
+            c->failure = n < 0 ? errno : EPIPE;
+            if (!c->reading && !c->flush_idle)
+                c->flush_idle = g_idle_add(on_failure, c);
+            return;
+        }
+    }
+    if (c->fd >= 0 && !c->failure)
+        watch_socket(c, false);
+}
+
+static gboolean on_flush(gpointer data)
+{
+    connection_t *c = data;
+    c->flush_idle = 0;
+    flush(c);
+    return G_SOURCE_REMOVE;
+}
+
+static void queue(connection_t *c, const char *bytes, size_t length)
+{
+    g_byte_array_append(c->out, (const guint8 *)bytes, (guint)length);
+    /* Within on_socket() the flush follows the reads; elsewhere, after
+     * whatever else this main loop iteration sends. */
+    if (!c->reading && !c->flush_idle)
+        c->flush_idle = g_idle_add_full(G_PRIORITY_DEFAULT, on_flush, c, NULL);
+}
+
+/* ---- The stream ------------------------------------------------------------- */
+
+static void on_stream_opened(const char *id, void *data)
+{
+    connection_t *c = data;
+    if (c->state != STATE_OPENING)
+        return;
+    if (!id) {
+        c->problem = "the server's stream header has no id"; /* on_socket() ends it */
+        return;
+    }
+    /* XEP-0114: the hex SHA-1 of the stream id followed by the secret. */
+    g_autoptr(GChecksum) sha1 = g_checksum_new(G_CHECKSUM_SHA1);
+    g_checksum_update(sha1, (const guchar *)id, (gssize)strlen(id));
+    g_checksum_update(sha1, (const guchar *)c->secret, (gssize)strlen(c->secret));
+    g_autofree char *handshake =
+        g_strdup_printf("<handshake>%s</handshake>", g_checksum_get_string(sha1));
+    queue(c, handshake, strlen(handshake));
+    c->state = STATE_AUTHENTICATING;
+}
+
+static void on_stream_authenticated(void *data)
+{
+    connection_t *c = data;
+    if (c->state != STATE_AUTHENTICATING)
+        return;
+    c->state = STATE_UP;
+    c->backoff_ms = 0;
+    if (c->state_timer)
+        g_source_remove(c->state_timer);
+    c->state_timer = 0;
+    log_info("connected to %s:%u as %s", c->server, c->port, c->domain);
+    c->callbacks.up(c->callbacks.userdata);
+}
+
+static void on_stream_stanza(const wire_stanza_t *stanza, void *data)
+{
+    connection_t *c = data;
+    if (c->state == STATE_UP)
+        c->callbacks.stanza(stanza, c->callbacks.userdata);
+    else
+        log_debug("ignored <%s/> outside an authenticated stream", stanza->name);
+}
+
+static void on_stream_error(const char *condition, const char *text, void *data)
+{
+    connection_t *c = data;
+    g_free(c->stream_error);
+    c->stream_error = g_strdup_printf("%s%s%s%s", condition ? condition : "undefined-condition",
+                                      text ? ": " : "", text ? text : "",
+                                      stream_error_hint(condition));
+}
+
+/* Reads what has arrived, hands it to the parser, and writes what that
+ * produced in one go. */
 static gboolean on_socket(int fd, GIOCondition condition, gpointer data)
 {
-    (void)fd;
     (void)condition;
     connection_t *c = data;
-    pump(c);
-    /* Once the TCP connect has completed, a writable socket is no news. */
-    if (c->fd_watch && c->watching_output && !xmpp_conn_is_connecting(c->conn))
-        watch_socket(c, false);
+    int error = 0;
+    const char *problem = NULL;
+    bool ended = false;
+
+    c->reading = true;
+    for (int reads = 0; reads < READS_PER_WAKEUP && !ended; reads++) {
+        ssize_t n = recv(fd, c->read_buffer, sizeof c->read_buffer, MSG_DONTWAIT);
+        if (n > 0) {
+            stream_status_t status = stream_parser_feed(c->parser, c->read_buffer, (size_t)n,
+                                                        &problem);
+            ended = status != STREAM_OK || c->problem;
+            if (c->problem)
+                problem = c->problem;
+            if ((size_t)n < sizeof c->read_buffer)
+                break; /* drained: the next poll says when there is more */
+        } else if (n == 0) {
+            ended = true; /* the server closed its side */
+        } else if (errno == EINTR) {
+            continue;
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            break;
+        } else {
+            error = errno;
+            ended = true;
+        }
+    }
+    c->reading = false;
+
+    if (ended && c->state == STATE_UP && !error && !problem) {
+        /* The server ended the stream: answer in kind before closing. */
+        static const char end[] = "</stream:stream>";
+        g_byte_array_append(c->out, (const guint8 *)end, sizeof end - 1);
+    }
+    flush(c);
+    if (ended || c->failure) {
+        c->fd_watch = 0; /* removed by returning G_SOURCE_REMOVE */
+        teardown(c, error ? error : c->failure, problem);
+        return G_SOURCE_REMOVE;
+    }
     return G_SOURCE_CONTINUE;
 }
 
-static int on_sockopt(xmpp_conn_t *conn, void *sock)
-{
-    (void)conn;
-    connection_t *c = sockopt_owner;
-    int fd = *(int *)sock;
+/* ---- Connecting and tearing down ------------------------------------------- */
 
+static void set_socket_options(connection_t *c, int fd)
+{
     /* A dead server is noticed within KEEPALIVE seconds either way: idle
      * probes while nothing is sent, and a bound on unacknowledged data
      * while something is. */
-    int keepalive = c ? c->keepalive_s : CONFIG_DEFAULT_KEEPALIVE;
     int on = 1, count = KEEPALIVE_PROBES;
-    int interval = MAX(1, keepalive / (2 * KEEPALIVE_PROBES));
-    int idle = MAX(1, keepalive - count * interval);
-    unsigned user_timeout_ms = (unsigned)keepalive * 1000u;
+    int interval = MAX(1, c->keepalive_s / (2 * KEEPALIVE_PROBES));
+    int idle = MAX(1, c->keepalive_s - count * interval);
+    unsigned user_timeout_ms = (unsigned)c->keepalive_s * 1000u;
 
-    /* libstrophe writes each stanza on its own; with Nagle, every
-     * request/response exchange would stall about 40 ms. */
+    /* Requests and replies are small and want to leave at once. */
     if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on) != 0 ||
         setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on) != 0 ||
         setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle) != 0 ||
@@ -174,154 +290,114 @@ static int on_sockopt(xmpp_conn_t *conn, void *sock)
         setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count) != 0 ||
         setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout_ms, sizeof user_timeout_ms) != 0)
         log_warning("cannot set socket options: %s", g_strerror(errno));
-
-    if (fd >= FD_SETSIZE) {
-        /* libstrophe select()s: a higher descriptor would corrupt memory. */
-        log_error("socket descriptor %d is beyond select()'s limit", fd);
-        return -1;
-    }
-    if (c) {
-        unwatch_socket(c);
-        c->fd = fd;
-        watch_socket(c, true);
-    }
-    return 0;
 }
 
-/* Writes STANZA to libstrophe's queue.  Never called during libstrophe's
- * dispatch, so the stanza is ours alone: the stream's default namespace,
- * which the parser writes out on every stanza it read (33 bytes the server
- * would parse again), can go.  During dispatch it cannot: libstrophe still
- * compares the stanza's namespace with later handlers' filters. */
-static void write_stanza(connection_t *c, xmpp_stanza_t *stanza)
-{
-    const char *ns = xmpp_stanza_get_ns(stanza);
-    if (ns && strcmp(ns, XMPP_NS_COMPONENT) == 0)
-        xmpp_stanza_del_attribute(stanza, "xmlns");
-    xmpp_send(c->conn, stanza);
-}
-
-static void flush_outbox(connection_t *c)
-{
-    for (guint i = 0; i < c->outbox->len; i++)
-        write_stanza(c, c->outbox->pdata[i]);
-    g_ptr_array_set_size(c->outbox, 0);
-}
-
-/* Runs libstrophe until it has nothing more to do right now: it reads 4 KiB
- * at a time, and what its handlers sent meanwhile is written in one batch
- * when it returns. */
-static void pump(connection_t *c)
-{
-    if (c->pumping)
-        return;
-    c->pumping = true;
-    unsigned long before;
-    int rounds = 0;
-    do {
-        before = c->events;
-        xmpp_run_once(c->ctx, 0);
-        flush_outbox(c);
-    } while (c->events != before && ++rounds < MAX_ROUNDS_PER_WAKEUP);
-    c->pumping = false;
-    if (c->events != before) /* stopped by the bound with work left */
-        request_flush(c);
-}
-
-static gboolean on_pump_timer(gpointer data)
-{
-    pump(data);
-    return G_SOURCE_CONTINUE;
-}
-
-static gboolean on_flush(gpointer data)
+static gboolean on_establish_timeout(gpointer data)
 {
     connection_t *c = data;
-    c->flush_idle = 0;
-    pump(c);
+    c->state_timer = 0;
+    teardown(c, 0, "no handshake within 10 s");
     return G_SOURCE_REMOVE;
 }
 
-/* Asks for a pass of libstrophe soon, for work queued outside pump(). */
-static void request_flush(connection_t *c)
+static gboolean on_close_timeout(gpointer data)
 {
-    if (c->pumping)
-        c->events++; /* pump()'s loop makes one more pass */
-    else if (!c->flush_idle)
-        c->flush_idle = g_idle_add(on_flush, c);
+    connection_t *c = data;
+    c->state_timer = 0;
+    teardown(c, 0, NULL);
+    return G_SOURCE_REMOVE;
 }
 
-/* ---- Connection events ---------------------------------------------------- */
-
-static int on_stanza(xmpp_conn_t *conn, xmpp_stanza_t *stanza, void *userdata)
+static void on_connected(GObject *source, GAsyncResult *result, gpointer data)
 {
-    (void)conn;
-    connection_t *c = userdata;
-    c->events++;
-    c->callbacks.stanza(stanza, c->callbacks.userdata);
-    return 1; /* keep the handler */
-}
+    g_autoptr(GError) error = NULL;
+    GSocketConnection *socket =
+        g_socket_client_connect_to_host_finish(G_SOCKET_CLIENT(source), result, &error);
+    if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        return; /* torn down, perhaps freed: DATA must not be touched */
 
-static void report_disconnect(connection_t *c, bool was_up, int error,
-                              xmpp_stream_error_t *stream_error)
-{
-    if (stream_error) {
-        log_error("the server closed the stream: %s%s%s%s",
-                  stream_error_name(stream_error->type),
-                  stream_error->text ? ": " : "", stream_error->text ? stream_error->text : "",
-                  stream_error_hint(stream_error->type));
-    } else if (c->closing) {
-        log_info("disconnected from %s:%u", c->server, c->port);
-    } else if (error) {
-        log_error("%s %s:%u: %s", was_up ? "lost the connection to" : "cannot connect to",
-                  c->server, c->port, g_strerror(error));
-    } else if (was_up) {
-        log_error("lost the connection to %s:%u", c->server, c->port);
-    } else {
-        log_error("cannot connect to %s:%u: refused, unreachable, or closed before the handshake",
-                  c->server, c->port);
-    }
-}
-
-static void on_connection_event(xmpp_conn_t *conn, xmpp_conn_event_t event, int error,
-                                xmpp_stream_error_t *stream_error, void *userdata)
-{
-    (void)conn;
-    connection_t *c = userdata;
-    c->events++;
-
-    if (event == XMPP_CONN_CONNECT) {
-        log_info("connected to %s:%u as %s", c->server, c->port, c->domain);
-        c->up = true;
-        c->backoff_ms = 0;
-        c->callbacks.up(c->callbacks.userdata);
+    connection_t *c = data;
+    g_clear_object(&c->connecting);
+    if (!socket) {
+        teardown(c, 0, error->message);
         return;
     }
-    if (event != XMPP_CONN_DISCONNECT && event != XMPP_CONN_FAIL)
-        return;
-
-    bool was_up = c->up;
-    c->up = false;
-    unwatch_socket(c);
-    report_disconnect(c, was_up, error, stream_error);
-    if (was_up)
-        c->callbacks.down(c->callbacks.userdata);
-
-    if (c->closing) {
-        c->callbacks.closed(c->callbacks.userdata);
-    } else {
-        schedule_reconnect(c);
-    }
+    c->socket = socket;
+    c->fd = g_socket_get_fd(g_socket_connection_get_socket(socket));
+    set_socket_options(c, c->fd);
+    c->parser = stream_parser_new(&(stream_events_t){
+        .opened = on_stream_opened,
+        .authenticated = on_stream_authenticated,
+        .stanza = on_stream_stanza,
+        .error = on_stream_error,
+        .userdata = c,
+    });
+    c->state = STATE_OPENING;
+    watch_socket(c, false);
+    g_autofree char *header = g_strdup_printf(
+        "<?xml version='1.0'?><stream:stream xmlns='" XMPP_NS_COMPONENT_ACCEPT
+        "' xmlns:stream='" XMPP_NS_STREAMS "' to='%s'>", c->domain);
+    queue(c, header, strlen(header));
 }
 
 static void connect_now(connection_t *c)
 {
-    int status = xmpp_connect_component(c->conn, c->server, c->port, on_connection_event, c);
-    if (status != XMPP_EOK) {
-        log_error("cannot start connecting to %s:%u (libstrophe error %d)", c->server, c->port,
-                  status);
-        schedule_reconnect(c);
+    g_autoptr(GSocketClient) client = g_socket_client_new();
+    /* The server is named in our configuration: no system proxy between. */
+    g_socket_client_set_enable_proxy(client, FALSE);
+    c->connecting = g_cancellable_new();
+    c->state = STATE_CONNECTING;
+    c->state_timer = g_timeout_add(ESTABLISH_TIMEOUT_MS, on_establish_timeout, c);
+    g_socket_client_connect_to_host_async(client, c->server, c->port, c->connecting,
+                                          on_connected, c);
+}
+
+/* Closes the socket and forgets the stream; then reports, and either
+ * reconnects later or, after connection_close(), says it is closed.
+ * ERROR (errno) and PROBLEM (text) say what went wrong, if anything. */
+static void release_stream(connection_t *c)
+{
+    if (c->connecting) {
+        g_cancellable_cancel(c->connecting);
+        g_clear_object(&c->connecting);
     }
+    if (c->fd_watch)
+        g_source_remove(c->fd_watch);
+    c->fd_watch = 0;
+    if (c->state_timer)
+        g_source_remove(c->state_timer);
+    c->state_timer = 0;
+    if (c->flush_idle)
+        g_source_remove(c->flush_idle);
+    c->flush_idle = 0;
+    if (c->socket) {
+        g_io_stream_close(G_IO_STREAM(c->socket), NULL, NULL);
+        g_clear_object(&c->socket);
+    }
+    c->fd = -1;
+    stream_parser_free(c->parser);
+    c->parser = NULL;
+    g_byte_array_set_size(c->out, 0);
+    c->failure = 0;
+    c->problem = NULL;
+    c->state = STATE_IDLE;
+}
+
+static void teardown(connection_t *c, int error, const char *problem)
+{
+    if (c->state == STATE_IDLE)
+        return;
+    bool was_up = c->state == STATE_UP;
+    g_autofree char *reason = g_strdup(problem); /* PROBLEM may live in the parser */
+    release_stream(c);
+    report_end(c, was_up, error, reason);
+    g_clear_pointer(&c->stream_error, g_free);
+    if (was_up)
+        c->callbacks.down(c->callbacks.userdata);
+    if (c->closing)
+        c->callbacks.closed(c->callbacks.userdata);
+    else
+        schedule_reconnect(c);
 }
 
 static gboolean on_reconnect_timer(gpointer data)
@@ -346,43 +422,29 @@ static void schedule_reconnect(connection_t *c)
     c->reconnect_timer = g_timeout_add(delay, on_reconnect_timer, c);
 }
 
-/* ---- Public functions ----------------------------------------------------- */
+/* ---- Public functions --------------------------------------------------------- */
 
-static void forward_libstrophe_log(void *userdata, xmpp_log_level_t level, const char *area,
-                                   const char *msg)
+static void clear_secret(connection_t *c)
 {
-    (void)userdata;
-    /* Only its warnings and errors: its debug output carries every byte of
-     * the stream, the handshake digest included. */
-    if (level == XMPP_LEVEL_ERROR)
-        log_write(CP_LOG_ERROR, "libstrophe", "%s: %s", area, msg);
-    else if (level == XMPP_LEVEL_WARN)
-        log_write(CP_LOG_WARNING, "libstrophe", "%s: %s", area, msg);
+    if (c->secret)
+        explicit_bzero(c->secret, strlen(c->secret));
+    g_clear_pointer(&c->secret, g_free);
 }
 
-static const xmpp_log_t libstrophe_logger = {forward_libstrophe_log, NULL};
-
-/* Takes CONFIG's [component] settings; the secret goes to libstrophe only. */
+/* Takes CONFIG's [component] settings. */
 static void apply_settings(connection_t *c, const config_t *config)
 {
     g_free(c->domain);
     g_free(c->server);
+    clear_secret(c);
     c->domain = g_strdup(config->domain);
+    c->secret = g_strdup(config->secret);
     c->server = g_strdup(config->server);
     c->port = (unsigned short)config->port;
     c->backoff_first_ms = (unsigned)config->reconnect_initial * 1000u;
     c->backoff_max_ms = (unsigned)config->reconnect_max * 1000u;
     c->keepalive_s = config->keepalive;
     c->backoff_ms = 0;
-    if (c->conn) {
-        xmpp_conn_set_jid(c->conn, config->domain);
-        xmpp_conn_set_pass(c->conn, config->secret);
-    }
-}
-
-static void release_stanza(gpointer stanza)
-{
-    xmpp_stanza_release(stanza);
 }
 
 connection_t *connection_new(const config_t *config, const connection_callbacks_t *callbacks)
@@ -390,28 +452,8 @@ connection_t *connection_new(const config_t *config, const connection_callbacks_
     connection_t *c = g_new0(connection_t, 1);
     c->callbacks = *callbacks;
     c->fd = -1;
-    c->outbox = g_ptr_array_new_with_free_func(release_stanza);
-
-    xmpp_initialize();
-    c->ctx = xmpp_ctx_new(NULL, &libstrophe_logger);
-    c->conn = c->ctx ? xmpp_conn_new(c->ctx) : NULL;
-    if (!c->conn) {
-        log_error("cannot create a libstrophe connection");
-        connection_free(c);
-        return NULL;
-    }
-    /* The JID must be set before the workaround: without it the client
-     * connect fails before it allocates anything. */
+    c->out = g_byte_array_sized_new(64 * 1024);
     apply_settings(c, config);
-    if (!allocate_sm_state(c->conn)) {
-        log_error("this libstrophe does not behave like 0.12.2 (see core/connection.c): "
-                  "refusing to run a component connection that may crash");
-        connection_free(c);
-        return NULL;
-    }
-    xmpp_conn_set_sockopt_callback(c->conn, on_sockopt);
-    xmpp_handler_add(c->conn, on_stanza, NULL, NULL, NULL, c);
-    sockopt_owner = c;
     return c;
 }
 
@@ -419,64 +461,40 @@ void connection_free(connection_t *c)
 {
     if (!c)
         return;
-    if (sockopt_owner == c)
-        sockopt_owner = NULL;
-    unwatch_socket(c);
-    if (c->pump_timer)
-        g_source_remove(c->pump_timer);
-    if (c->flush_idle)
-        g_source_remove(c->flush_idle);
+    release_stream(c);
     if (c->reconnect_timer)
         g_source_remove(c->reconnect_timer);
-    if (c->outbox)
-        g_ptr_array_free(c->outbox, TRUE);
-    if (c->conn)
-        xmpp_conn_release(c->conn);
-    if (c->ctx)
-        xmpp_ctx_free(c->ctx);
-    xmpp_shutdown();
+    g_byte_array_free(c->out, TRUE);
+    g_free(c->stream_error);
     g_free(c->domain);
     g_free(c->server);
+    clear_secret(c);
     g_free(c);
-}
-
-xmpp_ctx_t *connection_context(connection_t *c)
-{
-    return c->ctx;
 }
 
 void connection_start(connection_t *c)
 {
-    if (!c->pump_timer)
-        c->pump_timer = g_timeout_add(PUMP_INTERVAL_MS, on_pump_timer, c);
     log_info("connecting to %s:%u", c->server, c->port);
     connect_now(c);
 }
 
-void connection_send(connection_t *c, xmpp_stanza_t *stanza)
+void connection_send(connection_t *c, const char *bytes, size_t length)
 {
-    if (!c->up) {
-        log_debug("not connected: dropped an outgoing <%s/>", xmpp_stanza_get_name(stanza));
+    if (c->state != STATE_UP) {
+        log_debug("not connected: dropped %zu bytes of output", length);
         return;
     }
-    if (c->pumping) {
-        /* Written when xmpp_run_once() returns (see write_stanza()). */
-        g_ptr_array_add(c->outbox, xmpp_stanza_clone(stanza));
-        c->events++;
-        return;
-    }
-    write_stanza(c, stanza);
-    request_flush(c);
+    queue(c, bytes, length);
 }
 
 bool connection_is_up(const connection_t *c)
 {
-    return c->up;
+    return c->state == STATE_UP;
 }
 
 void connection_reconfigure(connection_t *c, const config_t *config)
 {
-    g_assert(xmpp_conn_is_disconnected(c->conn));
+    g_assert(c->state == STATE_IDLE);
     apply_settings(c, config);
     c->closing = false;
 }
@@ -488,13 +506,16 @@ void connection_close(connection_t *c)
         g_source_remove(c->reconnect_timer);
     c->reconnect_timer = 0;
 
-    if (xmpp_conn_is_disconnected(c->conn)) {
+    if (c->state == STATE_IDLE) {
         c->callbacks.closed(c->callbacks.userdata);
-        return;
+    } else if (c->state == STATE_UP) {
+        /* What is queued goes out before the closing tag; the server then
+         * closes its side, or the timer does. */
+        static const char end[] = "</stream:stream>";
+        queue(c, end, sizeof end - 1);
+        c->state = STATE_CLOSING;
+        c->state_timer = g_timeout_add(CLOSE_TIMEOUT_MS, on_close_timeout, c);
+    } else if (c->state != STATE_CLOSING) {
+        teardown(c, 0, NULL);
     }
-    /* Queued stanzas go out before the closing tag.  If the server does not
-     * close its side, libstrophe's own timer (2 s, run by our pump) resets
-     * the connection; a second xmpp_disconnect() would only re-arm it. */
-    xmpp_disconnect(c->conn);
-    request_flush(c);
 }

@@ -1,38 +1,37 @@
-/* The component's stream to the XMPP server (XEP-0114), driven by libstrophe
- * from the GLib main loop, reconnecting with backoff when it drops. */
+/* The component's stream to the XMPP server (XEP-0114): a TCP socket in the
+ * GLib main loop, read and parsed by stream.c, written from one buffer that
+ * is flushed once per wake-up, reconnecting with backoff when it drops. */
 #ifndef CP_CORE_CONNECTION_H
 #define CP_CORE_CONNECTION_H
 
 #include <stdbool.h>
-
-#include <strophe.h>
+#include <stddef.h>
 
 #include "config.h"
+#include "wire.h"
 
 typedef struct connection_callbacks {
     void (*up)(void *userdata);                        /* handshake done */
     void (*down)(void *userdata);                      /* an established stream ended */
-    void (*stanza)(xmpp_stanza_t *stanza, void *userdata); /* borrowed for the call */
+    void (*stanza)(const wire_stanza_t *stanza, void *userdata); /* borrowed for the call */
     void (*closed)(void *userdata);                    /* connection_close() finished */
     void *userdata;
 } connection_callbacks_t;
 
 typedef struct connection connection_t;
 
-/* Prepares a connection for CONFIG (copied).  Returns NULL, with the reason
- * logged, if libstrophe cannot be set up. */
+/* Prepares a connection for CONFIG's [component] settings (copied). */
 connection_t *connection_new(const config_t *config, const connection_callbacks_t *callbacks);
 void connection_free(connection_t *connection);
-
-/* The libstrophe context, for building stanzas.  Owned by CONNECTION. */
-xmpp_ctx_t *connection_context(connection_t *connection);
 
 /* Connects, and keeps reconnecting with backoff until connection_close(). */
 void connection_start(connection_t *connection);
 
-/* Queues STANZA (borrowed) and makes sure it is written soon.  A stanza sent
- * while the stream is down is lost: callers hold what must survive. */
-void connection_send(connection_t *connection, xmpp_stanza_t *stanza);
+/* Queues LENGTH bytes of BYTES (copied: one or more whole stanzas) and
+ * makes sure they are written soon: at the end of the current wake-up when
+ * called from a callback of this connection.  Bytes sent while the stream
+ * is down are dropped: callers hold what must survive. */
+void connection_send(connection_t *connection, const char *bytes, size_t length);
 
 bool connection_is_up(const connection_t *connection);
 

@@ -16,9 +16,8 @@ typedef struct pending {
     struct plugin *jat;   /* the encoding that made the token (a reference the
                              router holds): it decodes the reply, even after
                              a reload has put another in its place */
-    char *retry_payload;  /* a get's payload as text, kept for one retry
-                             (g_free()d by the router), or NULL: text takes
-                             a fraction of the parsed tree's memory */
+    char *retry_request;  /* a get's bytes as received, kept for one retry
+                             (g_free()d by the router), or NULL */
     bool retried;         /* already moved to another resource once */
     int64_t sent_at;      /* monotonic µs */
     int64_t deadline;     /* monotonic µs */

@@ -15,6 +15,7 @@ typedef struct proxy {
     GMainLoop *loop;
     proxy_setup_t setup;       /* what runs now */
     proxy_setup_t next;        /* a reload waiting for a new stream, or empty */
+    xmpp_ctx_t *ctx;           /* libstrophe, for the stanzas the router builds */
     connection_t *connection;
     router_t *router;
     guint deadline_timer;
@@ -76,10 +77,10 @@ static gboolean on_deadline(gpointer data)
 
 /* ---- Between the connection and the router --------------------------------- */
 
-static void send_stanza(xmpp_stanza_t *stanza, void *userdata)
+static void send_stanza(const char *bytes, size_t length, void *userdata)
 {
     proxy_t *proxy = userdata;
-    connection_send(proxy->connection, stanza);
+    connection_send(proxy->connection, bytes, length);
 }
 
 static void create_router(proxy_t *proxy)
@@ -89,7 +90,7 @@ static void create_router(proxy_t *proxy)
         .deadline_changed = arm_deadline_timer,
         .userdata = proxy,
     };
-    proxy->router = router_new(connection_context(proxy->connection), proxy->setup.config,
+    proxy->router = router_new(proxy->ctx, proxy->setup.config,
                                proxy->setup.dispatch, proxy->setup.jat, &callbacks);
 }
 
@@ -110,7 +111,7 @@ static void on_down(void *userdata)
                     pending);
 }
 
-static void on_stanza(xmpp_stanza_t *stanza, void *userdata)
+static void on_stanza(const wire_stanza_t *stanza, void *userdata)
 {
     proxy_t *proxy = userdata;
     router_handle(proxy->router, stanza);
@@ -238,12 +239,16 @@ int proxy_run(proxy_setup_t *setup)
         .closed = on_closed,
         .userdata = &proxy,
     };
-    proxy.connection = connection_new(proxy.setup.config, &connection_callbacks);
-    if (!proxy.connection) {
+    xmpp_initialize();
+    proxy.ctx = xmpp_ctx_new(NULL, NULL);
+    if (!proxy.ctx) {
+        log_error("cannot create a libstrophe context");
+        xmpp_shutdown();
         proxy_setup_clear(&proxy.setup);
         g_main_loop_unref(proxy.loop);
         return 1;
     }
+    proxy.connection = connection_new(proxy.setup.config, &connection_callbacks);
     create_router(&proxy);
 
     guint term = g_unix_signal_add(SIGTERM, on_stop_signal, &proxy);
@@ -262,6 +267,8 @@ int proxy_run(proxy_setup_t *setup)
         g_source_remove(proxy.deadline_timer);
     router_free(proxy.router);
     connection_free(proxy.connection);
+    xmpp_ctx_free(proxy.ctx);
+    xmpp_shutdown();
     proxy_setup_clear(&proxy.next);
     proxy_setup_clear(&proxy.setup);
     g_main_loop_unref(proxy.loop);

@@ -7,6 +7,7 @@
 #include "overload.h"
 #include "pending.h"
 #include "resources.h"
+#include "stream.h"
 
 #define STANZA_ERROR_NS "urn:ietf:params:xml:ns:xmpp-stanzas"
 
@@ -43,7 +44,9 @@ struct router {
     GPtrArray *candidates;   /* resources that may take new requests, for dispatch */
     pending_table_t *pending;
     overload_t *overload;
-    GPtrArray *held;         /* answers made while the stream was down, sent once it is up */
+    GPtrArray *held;         /* answers made while the stream was down (GBytes), sent
+                                once it is up */
+    GString *scratch;        /* where rewritten stanzas are written, reused */
     bool connected;
     bool paused;             /* draining before a new stream */
 };
@@ -76,23 +79,35 @@ static bool jid_bare_is(const char *jid, const char *bare)
 
 /* ---- Building and sending stanzas --------------------------------------- */
 
-static void emit(router_t *router, xmpp_stanza_t *stanza)
+static void emit_bytes(router_t *router, const char *bytes, size_t length)
 {
     if (router->connected)
-        router->callbacks.send(stanza, router->callbacks.userdata);
+        router->callbacks.send(bytes, length, router->callbacks.userdata);
     else
-        g_ptr_array_add(router->held, xmpp_stanza_clone(stanza));
+        g_ptr_array_add(router->held, g_bytes_new(bytes, length));
 }
 
-/* Every byte of a stanza is parsed again by the server on each hop, so what
- * we pass on carries no stray attributes: the parser turns xml:lang into
- * "lang".  (The stream's default namespace, which the parser also writes
- * out, cannot go here: libstrophe still compares the stanza's namespace
- * with later handlers' filters after ours returns.) */
-static void strip_redundant_attributes(xmpp_stanza_t *stanza)
+/* Sends a stanza the router built.  These are the rare ones (errors,
+ * presence, pings): what is forwarded is rewritten, never serialised. */
+static void emit(router_t *router, xmpp_stanza_t *stanza)
 {
-    xmpp_stanza_del_attribute(stanza, "lang");
-    xmpp_stanza_del_attribute(stanza, "xml:lang");
+    char *text;
+    size_t length;
+    if (xmpp_stanza_to_text(stanza, &text, &length) != XMPP_EOK) {
+        log_error("out of memory: could not send a <%s/>", xmpp_stanza_get_name(stanza));
+        return;
+    }
+    emit_bytes(router, text, length);
+    xmpp_free(router->ctx, text);
+}
+
+/* Sends the stanza BYTES (LENGTH) with new addresses FROM and TO. */
+static void emit_rewritten(router_t *router, const char *bytes, size_t length, const char *from,
+                           const char *to)
+{
+    g_string_truncate(router->scratch, 0);
+    wire_rewrite(router->scratch, bytes, length, from, to);
+    emit_bytes(router, router->scratch->str, router->scratch->len);
 }
 
 static xmpp_stanza_t *new_element(xmpp_ctx_t *ctx, const char *name, const char *ns)
@@ -143,15 +158,6 @@ static void send_presence(router_t *router, const char *type, const char *to)
     xmpp_stanza_release(presence);
 }
 
-static xmpp_stanza_t *first_element_child(xmpp_stanza_t *stanza)
-{
-    for (xmpp_stanza_t *child = xmpp_stanza_get_children(stanza); child;
-         child = xmpp_stanza_get_next(child))
-        if (xmpp_stanza_is_tag(child))
-            return child;
-    return NULL;
-}
-
 /* ---- Requests in flight -------------------------------------------------- */
 
 /* Every token encode() made is forgotten exactly once, whatever happens to
@@ -171,7 +177,7 @@ static void finish(router_t *router, pending_t *entry, bool failed, int64_t elap
     resources_record_outcome(entry->resource, failed, elapsed_us);
     forget_token(jat, entry->token);
     overload_release(router->overload, entry->sender);
-    g_free(entry->retry_payload);
+    g_free(entry->retry_request);
     pending_remove(router->pending, entry);
     plugin_unload(jat); /* the last request of a replaced encoding releases it */
 }
@@ -215,48 +221,69 @@ static void refresh_candidates(router_t *router)
     }
 }
 
+/* Asks the strategy to choose among the candidates (there is at least one)
+ * for a request from SENDER.  Returns NULL when it declines or errs. */
+static resource_t *choose_resource(router_t *router, const char *sender, const char *type,
+                                   const char *payload_ns)
+{
+    cp_dispatch_request_t request = {.sender = sender, .type = type, .payload_ns = payload_ns};
+    size_t n = router->candidates->len;
+    const cp_resource_t *const *candidates = (const cp_resource_t *const *)router->candidates->pdata;
+    int chosen = router->dispatch_ops->select(plugin_state(router->dispatch), &request,
+                                              candidates, n);
+    if (chosen >= 0 && (size_t)chosen < n)
+        return (resource_t *)candidates[chosen];
+    if (chosen != CP_EDECLINE)
+        log_error("%s returned %d for %zu candidates", plugin_file(router->dispatch), chosen, n);
+    return NULL;
+}
+
+/* Sends the request BYTES to RESOURCE, from our domain's TOKEN. */
+static void send_to_resource(router_t *router, const char *bytes, size_t length,
+                             const char *token, const resource_t *resource)
+{
+    char to[CP_JID_MAX + 1], translated[CP_JID_MAX + 1];
+    snprintf(to, sizeof to, "%s/%s", router->target, resource->info.name);
+    snprintf(translated, sizeof translated, "%s/%s", router->domain, token);
+    emit_rewritten(router, bytes, length, translated, to);
+}
+
+typedef struct retry {
+    router_t *router;
+    pending_t *entry;
+    bool sent;
+} retry_t;
+
+/* The kept request, parsed again: it goes to another resource if the
+ * strategy finds one. */
+static void retry_parsed(const wire_stanza_t *request, void *data)
+{
+    retry_t *retry = data;
+    router_t *router = retry->router;
+    pending_t *entry = retry->entry;
+    resource_t *resource = choose_resource(router, entry->sender, "get", request->payload_ns);
+    if (!resource)
+        return;
+    log_info("request %s from %s retried on %s/%s: %s/%s went offline", entry->id,
+             entry->sender, router->target, resource->info.name, router->target,
+             entry->resource->info.name);
+    pending_move(router->pending, entry, resource);
+    entry->retried = true;
+    send_to_resource(router, request->bytes, request->length, entry->token, resource);
+    retry->sent = true;
+}
+
 /* Sends ENTRY, a get whose resource is going, to another candidate, once,
  * if enough of its time is left.  Returns false when it cannot. */
 static bool retry_elsewhere(router_t *router, pending_t *entry)
 {
-    size_t n = router->candidates->len;
-    if (!entry->retry_payload || entry->retried || !router->connected || n == 0 ||
+    if (!entry->retry_request || entry->retried || !router->connected ||
+        router->candidates->len == 0 ||
         entry->deadline - g_get_monotonic_time() < RETRY_MIN_REMAINING_US)
         return false;
-    xmpp_stanza_t *payload = xmpp_stanza_new_from_string(router->ctx, entry->retry_payload);
-    if (!payload)
-        return false;
-    cp_dispatch_request_t request = {
-        .sender = entry->sender,
-        .type = "get",
-        .payload_ns = xmpp_stanza_get_ns(payload),
-    };
-    const cp_resource_t *const *candidates = (const cp_resource_t *const *)router->candidates->pdata;
-    int chosen = router->dispatch_ops->select(plugin_state(router->dispatch), &request,
-                                              candidates, n);
-    if (chosen < 0 || (size_t)chosen >= n) {
-        xmpp_stanza_release(payload);
-        return false;
-    }
-
-    resource_t *resource = (resource_t *)candidates[chosen];
-    char to[CP_JID_MAX + 1], translated[CP_JID_MAX + 1];
-    snprintf(to, sizeof to, "%s/%s", router->target, resource->info.name);
-    snprintf(translated, sizeof translated, "%s/%s", router->domain, entry->token);
-    log_info("request %s from %s retried on %s: %s/%s went offline", entry->id, entry->sender,
-             to, router->target, entry->resource->info.name);
-    pending_move(router->pending, entry, resource);
-    entry->retried = true;
-
-    xmpp_stanza_t *iq = new_element(router->ctx, "iq", NULL);
-    xmpp_stanza_set_type(iq, "get");
-    xmpp_stanza_set_id(iq, entry->id);
-    xmpp_stanza_set_from(iq, translated);
-    xmpp_stanza_set_to(iq, to);
-    xmpp_stanza_add_child_ex(iq, payload, 0);
-    emit(router, iq);
-    xmpp_stanza_release(iq);
-    return true;
+    retry_t retry = {router, entry, false};
+    stream_parse_stanzas(entry->retry_request, strlen(entry->retry_request), retry_parsed, &retry);
+    return retry.sent;
 }
 
 /* Fails what RESOURCE has in flight (or, with MAY_RETRY, moves the gets it
@@ -286,13 +313,16 @@ static void drop_all_resources(router_t *router, const char *type, const char *c
         drop_resource(router, (resource_t *)all[n - 1], false, type, condition, text);
 }
 
-/* Returns the text of NAME's child of PRESENCE as a new string, or NULL. */
+/* Returns the text of NAME's child of PRESENCE (may be NULL) as a new
+ * string, or NULL. */
 static char *child_text(xmpp_stanza_t *presence, const char *name)
 {
-    xmpp_stanza_t *child = xmpp_stanza_get_child_by_name(presence, name);
+    xmpp_stanza_t *child = presence ? xmpp_stanza_get_child_by_name(presence, name) : NULL;
     return child ? xmpp_stanza_get_text(child) : NULL;
 }
 
+/* PRESENCE is the tree of an available presence, or NULL if it could not
+ * be read: then the resource is available with priority 0. */
 static void update_resource(router_t *router, xmpp_stanza_t *presence, const char *name)
 {
     char *show_text = child_text(presence, "show");
@@ -326,9 +356,9 @@ static void update_resource(router_t *router, xmpp_stanza_t *presence, const cha
     xmpp_free(router->ctx, priority_text);
 }
 
-static void handle_presence(router_t *router, xmpp_stanza_t *presence, const char *from)
+static void handle_presence(router_t *router, const wire_stanza_t *presence)
 {
-    const char *type = xmpp_stanza_get_type(presence);
+    const char *from = presence->from, *type = presence->type;
     if (!jid_bare_is(from, router->target)) {
         log_debug("ignored presence (%s) from %s: not the target", type ? type : "available",
                   from);
@@ -337,8 +367,14 @@ static void handle_presence(router_t *router, xmpp_stanza_t *presence, const cha
 
     const char *name = jid_resource(from);
     if (!type || strcmp(type, "available") == 0) {
-        if (name && *name)
-            update_resource(router, presence, name);
+        if (name && *name) {
+            /* Only show and priority are read: presence is rare enough to
+             * be parsed into a tree. */
+            xmpp_stanza_t *tree = wire_stanza_tree(router->ctx, presence);
+            update_resource(router, tree, name);
+            if (tree)
+                xmpp_stanza_release(tree);
+        }
     } else if (strcmp(type, "unavailable") == 0) {
         resource_t *resource = name ? resources_lookup(router->resources, name) : NULL;
         if (resource) {
@@ -440,34 +476,22 @@ static void ping_benched(router_t *router, int64_t now)
 
 /* Chooses a resource, encodes the sender and sends IQ on its way.  Returns
  * false after answering the sender with an error. */
-static bool place_request(router_t *router, xmpp_stanza_t *iq, xmpp_stanza_t *payload,
-                          const char *from, const char *id, const char *type)
+static bool place_request(router_t *router, const wire_stanza_t *iq)
 {
-    size_t n = router->candidates->len;
-    const cp_resource_t *const *candidates = (const cp_resource_t *const *)router->candidates->pdata;
-    if (n == 0) {
+    const char *from = iq->from, *id = iq->id, *type = iq->type;
+    if (router->candidates->len == 0) {
         send_error(router, "iq", from, id, "cancel", "service-unavailable",
                    resources_count(router->resources) == 0
                        ? "no resource of the service is online"
                        : "no resource of the service takes requests now");
         return false;
     }
-    cp_dispatch_request_t request = {
-        .sender = from,
-        .type = type,
-        .payload_ns = xmpp_stanza_get_ns(payload),
-    };
-    int chosen = router->dispatch_ops->select(plugin_state(router->dispatch), &request,
-                                              candidates, n);
-    if (chosen < 0 || (size_t)chosen >= n) {
-        if (chosen != CP_EDECLINE)
-            log_error("%s returned %d for %zu candidates", plugin_file(router->dispatch),
-                      chosen, n);
+    resource_t *resource = choose_resource(router, from, type, iq->payload_ns);
+    if (!resource) {
         send_error(router, "iq", from, id, "cancel", "service-unavailable",
                    "no resource of the service can take this request");
         return false;
     }
-    resource_t *resource = (resource_t *)candidates[chosen];
 
     char token[CP_TOKEN_MAX + 1];
     int64_t expires = g_get_real_time() / G_USEC_PER_SEC + router->request_timeout +
@@ -497,40 +521,28 @@ static bool place_request(router_t *router, xmpp_stanza_t *iq, xmpp_stanza_t *pa
     }
     entry->jat = plugin_ref(router->jat);
     /* A get may be retried elsewhere once; a set may not be idempotent. */
-    bool keep_for_retry = router->retry_get && strcmp(type, "get") == 0;
+    if (router->retry_get && strcmp(type, "get") == 0)
+        entry->retry_request = g_strndup(iq->bytes, iq->length);
 
-    char to[CP_JID_MAX + 1], translated[CP_JID_MAX + 1];
-    snprintf(to, sizeof to, "%s/%s", router->target, resource->info.name);
-    snprintf(translated, sizeof translated, "%s/%s", router->domain, token);
-    /* FROM and ID point into IQ's attributes: use them before rewriting. */
-    log_debug("request %s from %s -> %s as %s", id, from, to, translated);
-    xmpp_stanza_set_to(iq, to);
-    xmpp_stanza_set_from(iq, translated);
-    strip_redundant_attributes(iq);
-    emit(router, iq);
-    if (keep_for_retry) {
-        /* libstrophe hands back its 1 KiB working buffer: keep a copy of
-         * the exact size instead.  Out of memory: then no retry. */
-        char *text;
-        size_t length;
-        if (xmpp_stanza_to_text(payload, &text, &length) == XMPP_EOK) {
-            entry->retry_payload = g_strndup(text, length);
-            xmpp_free(router->ctx, text);
-        }
-    }
-
+    log_debug("request %s from %s -> %s/%s as %s/%s", id, from, router->target,
+              resource->info.name, router->domain, token);
+    send_to_resource(router, iq->bytes, iq->length, token, resource);
     if (pending_earliest(router->pending) == entry)
         notify_deadline(router, entry->deadline);
     return true;
 }
 
-static void forward_request(router_t *router, xmpp_stanza_t *iq, const char *from,
-                            const char *id, const char *type)
+static void forward_request(router_t *router, const wire_stanza_t *iq)
 {
-    xmpp_stanza_t *payload = first_element_child(iq);
-    if (!payload) {
+    const char *from = iq->from, *id = iq->id;
+    if (!iq->has_payload) {
         send_error(router, "iq", from, id, "modify", "bad-request",
                    "an IQ request must carry a payload element");
+        return;
+    }
+    if (!iq->bytes) {
+        send_error(router, "iq", from, id, "modify", "not-acceptable",
+                   "the request is larger than client-proxy forwards");
         return;
     }
     if (router->paused) {
@@ -555,14 +567,13 @@ static void forward_request(router_t *router, xmpp_stanza_t *iq, const char *fro
                    "too many requests per second; retry later");
         return;
     }
-    /* FROM dies with a forwarded stanza's rewriting: use it only on failure. */
-    if (!place_request(router, iq, payload, from, id, type))
+    if (!place_request(router, iq))
         overload_release(router->overload, from);
 }
 
-static void route_reply(router_t *router, xmpp_stanza_t *iq, const char *from, const char *to,
-                        const char *id, const char *type)
+static void route_reply(router_t *router, const wire_stanza_t *iq)
 {
+    const char *from = iq->from, *to = iq->to, *id = iq->id, *type = iq->type;
     const char *token = jid_resource(to);
     if (!jid_bare_is(from, router->target) || !jid_resource(from)) {
         log_warning("dropped IQ %s from %s: only resources of %s may reply", type, from,
@@ -599,22 +610,22 @@ static void route_reply(router_t *router, xmpp_stanza_t *iq, const char *from, c
         return;
     }
 
-    /* FROM and TO point into IQ's attributes: use them before rewriting. */
-    log_debug("reply %s from %s -> %s", id, from, entry->sender);
     entry->resource->consecutive_timeouts = 0;
-    xmpp_stanza_set_to(iq, entry->sender);
-    xmpp_stanza_set_from(iq, router->domain);
-    strip_redundant_attributes(iq);
-    emit(router, iq);
-    finish(router, entry, strcmp(type, "error") == 0,
-           g_get_monotonic_time() - entry->sent_at);
+    if (!iq->bytes) {
+        log_warning("reply %s from %s is larger than %d bytes: its sender gets an error", id,
+                    from, WIRE_STANZA_MAX);
+        fail(router, entry, "cancel", "not-acceptable",
+             "the service's reply is larger than client-proxy relays");
+        return;
+    }
+    log_debug("reply %s from %s -> %s", id, from, entry->sender);
+    emit_rewritten(router, iq->bytes, iq->length, router->domain, entry->sender);
+    finish(router, entry, strcmp(type, "error") == 0, g_get_monotonic_time() - entry->sent_at);
 }
 
-static void handle_iq(router_t *router, xmpp_stanza_t *iq, const char *from)
+static void handle_iq(router_t *router, const wire_stanza_t *iq)
 {
-    const char *type = xmpp_stanza_get_type(iq);
-    const char *id = xmpp_stanza_get_id(iq);
-    const char *to = xmpp_stanza_get_to(iq);
+    const char *from = iq->from, *to = iq->to, *id = iq->id, *type = iq->type;
     if (!to || !jid_bare_is(to, router->domain)) {
         log_warning("dropped IQ from %s: addressed to %s, not to %s", from, to ? to : "nobody",
                     router->domain);
@@ -626,7 +637,7 @@ static void handle_iq(router_t *router, xmpp_stanza_t *iq, const char *from)
     if (reply && id && !jid_resource(to) && g_str_has_prefix(id, PING_ID_PREFIX)) {
         handle_ping_reply(router, from, id, type);
     } else if (reply) {
-        route_reply(router, iq, from, to, id, type);
+        route_reply(router, iq);
     } else if (!request) {
         send_error(router, "iq", from, id, "modify", "bad-request",
                    "an IQ's type must be get, set, result or error");
@@ -636,45 +647,37 @@ static void handle_iq(router_t *router, xmpp_stanza_t *iq, const char *from)
         send_error(router, "iq", from, id, "cancel", "feature-not-implemented",
                    "the service's own requests are not handled");
     } else {
-        forward_request(router, iq, from, id, type);
+        forward_request(router, iq);
     }
 }
 
-static void handle_message(router_t *router, xmpp_stanza_t *message, const char *from)
+static void handle_message(router_t *router, const wire_stanza_t *message)
 {
-    const char *type = xmpp_stanza_get_type(message);
-    if (type && strcmp(type, "error") == 0)
+    if (message->type && strcmp(message->type, "error") == 0)
         return; /* never answer an error, or two entities can loop */
-    send_error(router, "message", from, xmpp_stanza_get_id(message), "cancel",
+    send_error(router, "message", message->from, message->id, "cancel",
                "feature-not-implemented", "messages are not handled");
 }
 
-void router_handle(router_t *router, xmpp_stanza_t *stanza)
+void router_handle(router_t *router, const wire_stanza_t *stanza)
 {
-    const char *name = xmpp_stanza_get_name(stanza);
-    const char *from = xmpp_stanza_get_from(stanza);
-    if (!name)
-        return;
+    const char *name = stanza->name;
+    const char *from = stanza->from;
     if (!from || !*from) {
         log_warning("dropped <%s/> without a sender", name);
         return;
     }
     if (strcmp(name, "iq") == 0)
-        handle_iq(router, stanza, from);
+        handle_iq(router, stanza);
     else if (strcmp(name, "presence") == 0)
-        handle_presence(router, stanza, from);
+        handle_presence(router, stanza);
     else if (strcmp(name, "message") == 0)
-        handle_message(router, stanza, from);
+        handle_message(router, stanza);
     else
         log_debug("ignored <%s/> from %s", name, from);
 }
 
 /* ---- Life cycle ---------------------------------------------------------- */
-
-static void release_stanza(gpointer stanza)
-{
-    xmpp_stanza_release(stanza);
-}
 
 router_t *router_new(xmpp_ctx_t *ctx, const config_t *config, plugin_t *dispatch, plugin_t *jat,
                      const router_callbacks_t *callbacks)
@@ -696,7 +699,8 @@ router_t *router_new(xmpp_ctx_t *ctx, const config_t *config, plugin_t *dispatch
     router->resources = resources_new();
     router->candidates = g_ptr_array_new();
     router->pending = pending_new();
-    router->held = g_ptr_array_new_with_free_func(release_stanza);
+    router->held = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+    router->scratch = g_string_sized_new(1024);
     return router;
 }
 
@@ -708,6 +712,7 @@ void router_free(router_t *router)
     router->connected = false;
     drop_all_resources(router, "cancel", "service-unavailable", "client-proxy stopped");
     g_ptr_array_free(router->held, TRUE);
+    g_string_free(router->scratch, TRUE);
     plugin_unload(router->dispatch);
     plugin_unload(router->jat);
     pending_free(router->pending);
@@ -757,8 +762,11 @@ void router_pause(router_t *router, bool paused)
 void router_connected(router_t *router)
 {
     router->connected = true;
-    for (guint i = 0; i < router->held->len; i++)
-        router->callbacks.send(router->held->pdata[i], router->callbacks.userdata);
+    for (guint i = 0; i < router->held->len; i++) {
+        gsize length;
+        const char *bytes = g_bytes_get_data(router->held->pdata[i], &length);
+        router->callbacks.send(bytes, length, router->callbacks.userdata);
+    }
     g_ptr_array_set_size(router->held, 0);
 
     /* The probe first: Prosody cancels a pending subscription that a probe

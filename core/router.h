@@ -14,9 +14,10 @@
 
 #include "config.h"
 #include "plugin-loader.h"
+#include "wire.h"
 
-/* Sends STANZA, borrowed: the callee takes its own reference if it needs one. */
-typedef void (*router_send_fn)(xmpp_stanza_t *stanza, void *userdata);
+/* Sends LENGTH bytes of BYTES: one whole stanza, borrowed for the call. */
+typedef void (*router_send_fn)(const char *bytes, size_t length, void *userdata);
 
 /* Called when the earliest deadline may have moved earlier: the caller
  * arranges for router_expire() to run by then.  DEADLINE is monotonic µs. */
@@ -30,8 +31,9 @@ typedef struct router_callbacks {
 
 typedef struct router router_t;
 
-/* Creates a router for CONFIG's domain, target and timeout.  CTX is
- * borrowed and must outlive the router; the router takes its own references
+/* Creates a router for CONFIG's domain, target and timeout.  CTX, for the
+ * stanzas the router builds and reads in depth, is borrowed and must
+ * outlive the router; the router takes its own references
  * on DISPATCH and JAT; CONFIG is only read during the call. */
 router_t *router_new(xmpp_ctx_t *ctx, const config_t *config, plugin_t *dispatch, plugin_t *jat,
                      const router_callbacks_t *callbacks);
@@ -51,9 +53,8 @@ void router_pause(router_t *router, bool paused);
 /* Frees the router.  Call router_shutdown() first to answer what is pending. */
 void router_free(router_t *router);
 
-/* Handles one stanza received on the component stream (borrowed).  It may
- * be modified in place. */
-void router_handle(router_t *router, xmpp_stanza_t *stanza);
+/* Handles one stanza received on the component stream (borrowed). */
+void router_handle(router_t *router, const wire_stanza_t *stanza);
 
 /* The stream is up: probe and subscribe to the target, and send what was
  * held back while the stream was down. */
