@@ -8,7 +8,9 @@
 
 /* expat runs without namespace processing: it would expand every name of
  * every stanza, and only the stream's and the payload's namespaces matter.
- * Names arrive as written ("stream:stream"), xmlns attributes as attributes. */
+ * Names arrive as written ("stream:stream"), xmlns attributes as attributes.
+ * Prefixes are not checked again: the server passes on only
+ * namespace-well-formed XML (RFC 6120 §11.2). */
 
 typedef enum top_kind {
     TOP_NONE,      /* between top-level elements */
@@ -204,7 +206,7 @@ static void close_top(stream_parser_t *parser)
             .has_payload = parser->has_payload,
             .payload_ns = kept_string(parser, fields->payload_ns),
         };
-        if (!parser->oversized) {
+        if (!parser->oversized && end - parser->top_start <= WIRE_STANZA_MAX) {
             stanza.bytes = (const char *)parser->held->data + (parser->top_start -
                                                                parser->held_start);
             stanza.length = (size_t)(end - parser->top_start);
