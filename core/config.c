@@ -9,7 +9,8 @@ G_DEFINE_QUARK(client-proxy-config-error-quark, config_error)
 /* The keys each of our groups accepts: a misspelt key is an error rather than
  * a setting silently ignored. */
 static const char *const component_keys[] = {
-    "domain", "secret", "server", "port", "reconnect_initial", "reconnect_max", "keepalive", NULL};
+    "domain", "instance_domain", "secret", "server", "port", "reconnect_initial",
+    "reconnect_max", "keepalive", NULL};
 static const char *const proxy_keys[] = {
     "target",    "dispatch",  "encoding",        "request_timeout",
     "resources", "retry_get", "unhealthy_after", NULL};
@@ -173,6 +174,14 @@ static bool read_component(config_t *config, GError **error)
     if (!is_domain(config->domain)) {
         set_error(error, config, CONFIG_ERROR_INVALID, g, "domain",
                   "\"%s\" is not a domain name", config->domain);
+        return false;
+    }
+    if (!(config->instance_domain =
+              read_string(config, g, "instance_domain", config->domain, error)))
+        return false;
+    if (!is_domain(config->instance_domain)) {
+        set_error(error, config, CONFIG_ERROR_INVALID, g, "instance_domain",
+                  "\"%s\" is not a domain name", config->instance_domain);
         return false;
     }
     if (!(config->secret = read_string(config, g, "secret", NULL, error)))
@@ -388,6 +397,7 @@ void config_free(config_t *config)
     if (config->keyfile)
         g_key_file_free(config->keyfile);
     g_free(config->domain);
+    g_free(config->instance_domain);
     if (config->secret) {
         explicit_bzero(config->secret, strlen(config->secret));
         g_free(config->secret);
@@ -454,6 +464,7 @@ char **config_changes(const config_t *old_config, const config_t *new_config)
 bool config_stream_changed(const config_t *old_config, const config_t *new_config)
 {
     return strcmp(old_config->domain, new_config->domain) != 0 ||
+           strcmp(old_config->instance_domain, new_config->instance_domain) != 0 ||
            strcmp(old_config->secret, new_config->secret) != 0 ||
            strcmp(old_config->server, new_config->server) != 0 ||
            old_config->port != new_config->port ||

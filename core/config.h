@@ -41,6 +41,9 @@ typedef struct config {
 
     /* [component] */
     char *domain;       /* the component's JID, e.g. proxy.example.org */
+    char *instance_domain; /* this instance's own domain, served on the same
+                              stream: requests go out from it, presence and
+                              replies come back to it; default: domain */
     char *secret;       /* never log it */
     char *server;       /* host name or address of the XMPP server */
     int port;

@@ -26,7 +26,8 @@
 
 struct router {
     xmpp_ctx_t *ctx;
-    char *domain;
+    char *domain;            /* where users send requests, and answers come from */
+    char *instance_domain;   /* where the target's replies and presence come to */
     char *target;            /* bare JID of the implementing client */
     int request_timeout;     /* seconds */
     char **resource_filter;  /* [proxy] resources, or NULL */
@@ -146,13 +147,17 @@ static void send_error(router_t *router, const char *name, const char *to, const
     xmpp_stanza_release(stanza);
 }
 
-/* Sends presence of TYPE (NULL: available) from our domain to TO. */
-static void send_presence(router_t *router, const char *type, const char *to)
+/* Sends presence of TYPE (NULL: available) from FROM, one of our domains,
+ * to TO.  Our own presence to the target goes from the instance's domain,
+ * so that ejabberd, which picks at random among the instances that share
+ * a domain, delivers the target's presence to every instance (README,
+ * "Several instances on one domain"). */
+static void send_presence(router_t *router, const char *type, const char *from, const char *to)
 {
     xmpp_stanza_t *presence = new_element(router->ctx, "presence", NULL);
     if (type)
         xmpp_stanza_set_type(presence, type);
-    xmpp_stanza_set_from(presence, router->domain);
+    xmpp_stanza_set_from(presence, from);
     xmpp_stanza_set_to(presence, to);
     emit(router, presence);
     xmpp_stanza_release(presence);
@@ -244,7 +249,7 @@ static void send_to_resource(router_t *router, const char *bytes, size_t length,
 {
     char to[CP_JID_MAX + 1], translated[CP_JID_MAX + 1];
     snprintf(to, sizeof to, "%s/%s", router->target, resource->info.name);
-    snprintf(translated, sizeof translated, "%s/%s", router->domain, token);
+    snprintf(translated, sizeof translated, "%s/%s", router->instance_domain, token);
     emit_rewritten(router, bytes, length, translated, to);
 }
 
@@ -359,6 +364,10 @@ static void update_resource(router_t *router, xmpp_stanza_t *presence, const cha
 static void handle_presence(router_t *router, const wire_stanza_t *presence)
 {
     const char *from = presence->from, *type = presence->type;
+    /* Which of our domains it was for: subscriptions are answered from it. */
+    const char *addressed = presence->to && jid_bare_is(presence->to, router->domain)
+                                ? router->domain
+                                : router->instance_domain;
     if (!jid_bare_is(from, router->target)) {
         log_debug("ignored presence (%s) from %s: not the target", type ? type : "available",
                   from);
@@ -387,9 +396,9 @@ static void handle_presence(router_t *router, const wire_stanza_t *presence)
         drop_all_resources(router, "cancel", "service-unavailable",
                            "the service's presence failed");
     } else if (strcmp(type, "subscribe") == 0) {
-        send_presence(router, "subscribed", router->target);
+        send_presence(router, "subscribed", addressed, router->target);
     } else if (strcmp(type, "probe") == 0) {
-        send_presence(router, NULL, from);
+        send_presence(router, NULL, addressed, from);
     } else if (strcmp(type, "subscribed") == 0) {
         log_info("%s accepted our subscription", router->target);
     } else if (strcmp(type, "unsubscribed") == 0 || strcmp(type, "unsubscribe") == 0) {
@@ -416,7 +425,7 @@ static void send_ping(router_t *router, resource_t *resource)
     xmpp_stanza_t *iq = new_element(router->ctx, "iq", NULL);
     xmpp_stanza_set_type(iq, "get");
     xmpp_stanza_set_id(iq, resource->ping_id);
-    xmpp_stanza_set_from(iq, router->domain);
+    xmpp_stanza_set_from(iq, router->instance_domain);
     xmpp_stanza_set_to(iq, to);
     xmpp_stanza_add_child_ex(iq, new_element(router->ctx, "ping", PING_NS), 0);
     emit(router, iq);
@@ -525,7 +534,7 @@ static bool place_request(router_t *router, const wire_stanza_t *iq)
         entry->retry_request = g_strndup(iq->bytes, iq->length);
 
     log_debug("request %s from %s -> %s/%s as %s/%s", id, from, router->target,
-              resource->info.name, router->domain, token);
+              resource->info.name, router->instance_domain, token);
     send_to_resource(router, iq->bytes, iq->length, token, resource);
     if (pending_earliest(router->pending) == entry)
         notify_deadline(router, entry->deadline);
@@ -626,7 +635,7 @@ static void route_reply(router_t *router, const wire_stanza_t *iq)
 static void handle_iq(router_t *router, const wire_stanza_t *iq)
 {
     const char *from = iq->from, *to = iq->to, *id = iq->id, *type = iq->type;
-    if (!to || !jid_bare_is(to, router->domain)) {
+    if (!to || !(jid_bare_is(to, router->domain) || jid_bare_is(to, router->instance_domain))) {
         log_warning("dropped IQ from %s: addressed to %s, not to %s", from, to ? to : "nobody",
                     router->domain);
         return;
@@ -685,6 +694,7 @@ router_t *router_new(xmpp_ctx_t *ctx, const config_t *config, plugin_t *dispatch
     router_t *router = g_new0(router_t, 1);
     router->ctx = ctx;
     router->domain = g_strdup(config->domain);
+    router->instance_domain = g_strdup(config->instance_domain);
     router->target = g_strdup(config->target);
     router->request_timeout = config->request_timeout;
     router->resource_filter = g_strdupv(config->resources);
@@ -721,6 +731,7 @@ void router_free(router_t *router)
     resources_free(router->resources);
     g_strfreev(router->resource_filter);
     g_free(router->domain);
+    g_free(router->instance_domain);
     g_free(router->target);
     g_free(router);
 }
@@ -772,9 +783,9 @@ void router_connected(router_t *router)
     /* The probe first: Prosody cancels a pending subscription that a probe
      * follows.  Once subscribed, the server sends nothing by itself after a
      * reconnect, so the probe is what brings the resources back. */
-    send_presence(router, "probe", router->target);
-    send_presence(router, "subscribe", router->target);
-    send_presence(router, NULL, router->target);
+    send_presence(router, "probe", router->instance_domain, router->target);
+    send_presence(router, "subscribe", router->instance_domain, router->target);
+    send_presence(router, NULL, router->instance_domain, router->target);
 }
 
 void router_disconnected(router_t *router)
@@ -787,7 +798,7 @@ void router_disconnected(router_t *router)
 void router_shutdown(router_t *router)
 {
     drop_all_resources(router, "cancel", "service-unavailable", "client-proxy is shutting down");
-    send_presence(router, "unavailable", router->target);
+    send_presence(router, "unavailable", router->instance_domain, router->target);
 }
 
 void router_expire(router_t *router, int64_t now)

@@ -122,6 +122,9 @@ static void config_load__rejects_malformed_values(void **state)
                  "FILE: [component] secret: must not be empty");
     assert_error("[component]\ndomain = user@p.example\nsecret = x\n[proxy]\ntarget = a@example\n",
                  "FILE: [component] domain: \"user@p.example\" is not a domain name");
+    assert_error("[component]\ndomain = p.example\ninstance_domain = p.example/i1\nsecret = x\n"
+                 "[proxy]\ntarget = a@example\n",
+                 "FILE: [component] instance_domain: \"p.example/i1\" is not a domain name");
 }
 
 static void config_load__rejects_a_target_that_is_not_a_bare_jid(void **state)

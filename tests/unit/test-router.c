@@ -166,6 +166,8 @@ static void release(gpointer stanza)
 
 /* Extra [proxy] lines for the next setup(). */
 static const char *extra_proxy_config = "";
+/* Extra [component] lines for the next setup(). */
+static const char *extra_component_config = "";
 
 static int setup(void **state)
 {
@@ -179,8 +181,8 @@ static int setup(void **state)
     xmpp_initialize();
     f->ctx = xmpp_ctx_new(NULL, NULL);
     g_autofree char *text = g_strdup_printf(
-        "[component]\ndomain = " DOMAIN "\nsecret = s\n[proxy]\ntarget = " TARGET "\n"
-        "request_timeout = 30\n%s", extra_proxy_config);
+        "[component]\ndomain = " DOMAIN "\nsecret = s\n%s[proxy]\ntarget = " TARGET "\n"
+        "request_timeout = 30\n%s", extra_component_config, extra_proxy_config);
     g_autofree char *path = write_temp_file(text);
     f->config = config_load(path, NULL);
     g_unlink(path);
@@ -706,6 +708,47 @@ static void router__never_retries_a_set(void **state)
     }
 
 WITH_CONFIG(no_retry, "retry_get = false\n")
+
+#define INSTANCE "i1." DOMAIN
+
+static int setup_instance_domain(void **state)
+{
+    extra_component_config = "instance_domain = " INSTANCE "\n";
+    int status = setup(state);
+    extra_component_config = "";
+    return status;
+}
+
+/* Several instances share DOMAIN: what comes back to this one goes to its
+ * own domain, and what users see still comes from DOMAIN. */
+static void router__uses_its_instance_domain_for_what_must_come_back(void **state)
+{
+    fixture_t *f = *state;
+    for (int i = 0; i < 3; i++)
+        assert_attr(f->sent->pdata[i], "from", INSTANCE);
+    receive(f, "<presence from='" TARGET "/worker-1' to='" INSTANCE "'/>");
+    xmpp_stanza_t *forwarded = request(f, "q1");
+    assert_attr(forwarded, "from", INSTANCE "/t1");
+
+    clear_sent(f);
+    receive(f, "<iq type='result' id='q1' from='" TARGET "/worker-1' to='" INSTANCE "/t1'/>");
+    xmpp_stanza_t *reply = only_sent(f);
+    assert_attr(reply, "from", DOMAIN);
+    assert_attr(reply, "to", ALICE);
+
+    /* Subscriptions are answered from the domain they were made to. */
+    clear_sent(f);
+    receive(f, "<presence type='subscribe' from='" TARGET "' to='" DOMAIN "'/>");
+    assert_attr(only_sent(f), "from", DOMAIN);
+    clear_sent(f);
+    receive(f, "<presence type='subscribe' from='" TARGET "' to='" INSTANCE "'/>");
+    assert_attr(only_sent(f), "from", INSTANCE);
+
+    /* Anything else is not ours. */
+    clear_sent(f);
+    receive(f, "<iq type='get' id='x' from='" ALICE "' to='i2." DOMAIN "'><q xmlns='urn:x'/></iq>");
+    assert_int_equal(f->sent->len, 0);
+}
 WITH_CONFIG(bench_after_two, "unhealthy_after = 2\n")
 WITH_CONFIG(one_in_flight, "[limits]\nin_flight = 1\n")
 WITH_CONFIG(rate_limited, "[limits]\nrate_per_sender = 1\nburst_per_sender = 1\n")
@@ -825,6 +868,8 @@ int main(void)
         T(router__never_retries_a_set),
         cmocka_unit_test_setup_teardown(router__does_not_retry_when_told_not_to,
                                         setup_no_retry, teardown),
+        cmocka_unit_test_setup_teardown(router__uses_its_instance_domain_for_what_must_come_back,
+                                        setup_instance_domain, teardown),
         cmocka_unit_test_setup_teardown(router__benches_a_silent_resource_until_it_answers_a_ping,
                                         setup_bench_after_two, teardown),
         cmocka_unit_test_setup_teardown(router__pings_a_benched_resource_again_until_it_answers,
