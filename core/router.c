@@ -70,6 +70,17 @@ static const char *jid_resource(const char *jid)
     return slash ? slash + 1 : NULL;
 }
 
+/* Writes BARE/RESOURCE into FULL (SIZE bytes), truncated to fit: the
+ * server refuses a JID that long anyway.  snprintf() showed in profiles. */
+static void jid_join(char *full, size_t size, const char *bare, const char *resource)
+{
+    size_t n = g_strlcpy(full, bare, size);
+    if (n + 1 < size) {
+        full[n] = '/';
+        g_strlcpy(full + n + 1, resource, size - n - 1);
+    }
+}
+
 /* True when JID's bare part is BARE.  The server has normalised JID, but an
  * operator may write the target in another case. */
 static bool jid_bare_is(const char *jid, const char *bare)
@@ -248,8 +259,8 @@ static void send_to_resource(router_t *router, const char *bytes, size_t length,
                              const char *token, const resource_t *resource)
 {
     char to[CP_JID_MAX + 1], translated[CP_JID_MAX + 1];
-    snprintf(to, sizeof to, "%s/%s", router->target, resource->info.name);
-    snprintf(translated, sizeof translated, "%s/%s", router->instance_domain, token);
+    jid_join(to, sizeof to, router->target, resource->info.name);
+    jid_join(translated, sizeof translated, router->instance_domain, token);
     emit_rewritten(router, bytes, length, translated, to);
 }
 
@@ -421,7 +432,7 @@ static void send_ping(router_t *router, resource_t *resource)
     resource->ping_due = g_get_monotonic_time() + (int64_t)router->request_timeout * G_USEC_PER_SEC;
 
     char to[CP_JID_MAX + 1];
-    snprintf(to, sizeof to, "%s/%s", router->target, resource->info.name);
+    jid_join(to, sizeof to, router->target, resource->info.name);
     xmpp_stanza_t *iq = new_element(router->ctx, "iq", NULL);
     xmpp_stanza_set_type(iq, "get");
     xmpp_stanza_set_id(iq, resource->ping_id);
