@@ -2,11 +2,13 @@
 #include "harness.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +26,8 @@
 #define HX_WRAPPED_STOP_MS 30000
 #define START_BOUND_MS 15000   /* Prosody until both ports accept */
 #define CONNECT_BOUND_MS 10000 /* a test client until its session */
+#define EJ_START_BOUND_MS 30000 /* ejabberd until started, ports open */
+#define EJ_CTL_BOUND_MS 30000   /* one `ejabberdctl register` */
 
 /* ---- the run ------------------------------------------------------------- */
 
@@ -31,31 +35,76 @@ static char *g_dir;
 /* Built once, so that the signal handler needs no allocation. */
 static char *g_rm_argv[4];
 static volatile pid_t g_prosody_pid;
-static volatile pid_t g_proxy_pid;
-static int g_proxy_status = -1; /* last collected wait status */
+static volatile pid_t g_proxy_pids[HX_MAX_PROXIES];
+typedef struct {
+    int status; /* last collected wait status */
+    int seq;    /* of its config and log files */
+    char *err, *out;
+} proxy_t;
+_Static_assert(HX_MAX_PROXIES == 4, "the initializer below");
+static proxy_t g_proxies[HX_MAX_PROXIES] = {
+    {.status = -1}, {.status = -1}, {.status = -1}, {.status = -1}};
 static int g_c2s_port, g_component_port;
+static int g_client_port; /* hx_client_use_port() */
 static char *g_prosody_cfg;
-static char *g_proxy_err, *g_proxy_out;
 static int g_proxy_seq;
 static volatile pid_t g_helpers[8]; /* from hx_spawn() */
+/* ejabberd: ejabberdctl (our child, bash) and the Erlang VM it leads to
+ * through su (not our child, another user: stopped by pid). */
+static volatile pid_t g_ej_ctl_pid, g_ej_beam_pid;
+static volatile int g_ej_watchdog_fd = -1; /* write end; see ej_watchdog_start() */
 static xmpp_ctx_t *g_ctx;
 static GPtrArray *g_clients; /* hx_client_t *, not owned */
+
+static void ej_cleanup(void);
+static void ej_forget(void);
+static void ej_watchdog_close(void);
 
 gint64 hx_now_ms(void)
 {
     return g_get_monotonic_time() / 1000;
 }
 
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+/* Kills PID, which is not our child, with SIGKILL and waits up to BOUND_MS
+ * for it to be gone.  Async-signal-safe. */
+static void kill_foreign(pid_t pid, long bound_ms)
+{
+    if (pid <= 0)
+        return;
+    kill(pid, SIGKILL);
+    for (long t = 0; t < bound_ms && kill(pid, 0) == 0; t += 10)
+        sleep_ms(10);
+}
+
 static void on_fatal_signal(int sig)
 {
     /* Only async-signal-safe calls here. */
-    pid_t pids[10] = {g_proxy_pid, g_prosody_pid};
+    enum { N = 2 + HX_MAX_PROXIES + 8 };
+    pid_t pids[N] = {g_prosody_pid, g_ej_ctl_pid};
+    for (int i = 0; i < HX_MAX_PROXIES; i++)
+        pids[2 + i] = g_proxy_pids[i];
     for (int i = 0; i < 8; i++)
-        pids[2 + i] = g_helpers[i];
-    for (int i = 0; i < 10; i++) {
+        pids[2 + HX_MAX_PROXIES + i] = g_helpers[i];
+    for (int i = 0; i < N; i++) {
         if (pids[i] > 0) {
             kill(pids[i], SIGKILL);
             waitpid(pids[i], NULL, 0);
+        }
+    }
+    if (g_ej_beam_pid > 0) {
+        kill_foreign(g_ej_beam_pid, 3000);
+        /* The watchdog need not kill it again. */
+        pid_t done = -1;
+        if (g_ej_watchdog_fd >= 0) {
+            ssize_t n = write(g_ej_watchdog_fd, &done, sizeof done);
+            (void)n;
         }
     }
     if (g_rm_argv[0]) {
@@ -140,10 +189,13 @@ void hx_cleanup(void)
     }
     while (g_clients && g_clients->len > 0)
         hx_client_free(g_ptr_array_index(g_clients, g_clients->len - 1));
-    if (g_proxy_pid > 0)
-        hx_proxy_stop();
+    for (int i = 0; i < HX_MAX_PROXIES; i++) {
+        if (g_proxy_pids[i] > 0)
+            hx_proxy_stop_at(i);
+    }
     if (g_prosody_pid > 0)
         hx_prosody_stop();
+    ej_cleanup();
     if (g_dir) {
         if (!g_getenv("HX_KEEP"))
             nftw(g_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
@@ -159,8 +211,13 @@ void hx_cleanup(void)
     }
     g_clear_pointer(&g_clients, g_ptr_array_unref);
     g_clear_pointer(&g_prosody_cfg, g_free);
-    g_clear_pointer(&g_proxy_err, g_free);
-    g_clear_pointer(&g_proxy_out, g_free);
+    for (int i = 0; i < HX_MAX_PROXIES; i++) {
+        g_clear_pointer(&g_proxies[i].err, g_free);
+        g_clear_pointer(&g_proxies[i].out, g_free);
+    }
+    ej_forget();
+    /* Done: the watchdog exits without touching anything. */
+    ej_watchdog_close();
 }
 
 /* ---- children ------------------------------------------------------------ */
@@ -479,6 +536,633 @@ void hx_prosody_add_account(const char *node)
     write_account(node);
 }
 
+/* ---- ejabberd ------------------------------------------------------------ */
+
+typedef struct {
+    bool configured;   /* config written and ports chosen */
+    bool started_once; /* the default accounts are registered */
+    char *ctl;         /* path of ejabberdctl */
+    char *dir;         /* DIR/ejabberd, owned by the ejabberd user */
+    char *node;        /* Erlang node name, unique to this run */
+    char *out;         /* ejabberdctl's console output: DIR/ejabberd.out */
+    char *ctl_cfg, *yml, *pidfile, *logs, *spool;
+    int c2s_port, dist_port, components;
+    int component_ports[HX_EJABBERD_MAX_COMPONENTS];
+    char *instance_domains[HX_EJABBERD_MAX_COMPONENTS];
+    GPtrArray *accounts; /* char *: registered at the next start */
+    pid_t watchdog_pid;
+    uid_t uid;
+    gid_t gid;
+} ej_t;
+
+static ej_t g_ej;
+
+const char *hx_ejabberd_missing(void)
+{
+    static char why[200];
+    g_free(g_ej.ctl);
+    g_ej.ctl = g_find_program_in_path("ejabberdctl");
+    if (!g_ej.ctl && g_file_test("/usr/sbin/ejabberdctl", G_FILE_TEST_IS_EXECUTABLE))
+        g_ej.ctl = g_strdup("/usr/sbin/ejabberdctl");
+    if (!g_ej.ctl)
+        return "ejabberdctl is not installed (apt-get install ejabberd)";
+    struct passwd *pw = getpwnam("ejabberd");
+    if (!pw)
+        return "there is no `ejabberd` user (apt-get install ejabberd)";
+    g_ej.uid = pw->pw_uid;
+    g_ej.gid = pw->pw_gid;
+    if (geteuid() != 0 && geteuid() != pw->pw_uid) {
+        snprintf(why, sizeof why,
+                 "ejabberdctl runs only as root or as `ejabberd`, not as uid %d",
+                 (int)geteuid());
+        return why;
+    }
+    return NULL;
+}
+
+int hx_ejabberd_c2s_port(void)
+{
+    return g_ej.c2s_port;
+}
+
+int hx_ejabberd_component_port(int i)
+{
+    return i >= 0 && i < g_ej.components ? g_ej.component_ports[i] : 0;
+}
+
+const char *hx_ejabberd_instance_domain(int i)
+{
+    return i >= 0 && i < g_ej.components ? g_ej.instance_domains[i] : NULL;
+}
+
+pid_t hx_ejabberd_pid(void)
+{
+    return g_ej_beam_pid;
+}
+
+char *hx_ejabberd_log(void)
+{
+    return g_ej.out ? read_file(g_ej.out) : g_strdup("");
+}
+
+/* The watchdog: a child in a session of its own (meson kills the test's
+ * process group) that outlives the test process if it dies without cleaning
+ * up, then kills ejabberd and removes the directory.  It reads pid_t values
+ * from a pipe: 0: ejabberd is starting (its pid is in the pidfile soon),
+ * > 0: the VM's pid, -1: ejabberd stopped, -2: all clean, exit quietly.  End
+ * of file without -2 means the test process is gone. */
+static bool proc_is_beam(pid_t pid)
+{
+    char path[64], comm[32] = {0};
+    snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return false;
+    ssize_t n = read(fd, comm, sizeof comm - 1);
+    close(fd);
+    return n > 0 && strncmp(comm, "beam", 4) == 0;
+}
+
+static pid_t read_pidfile(const char *path)
+{
+    char buf[32] = {0};
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    long pid = n > 0 ? strtol(buf, NULL, 10) : 0;
+    return pid > 0 && proc_is_beam((pid_t)pid) ? (pid_t)pid : 0;
+}
+
+/* The VM of node NODE: from PIDFILE, else by its command line (plain libc:
+ * the watchdog uses it too). */
+static pid_t find_beam(const char *pidfile, const char *node)
+{
+    pid_t pid = pidfile ? read_pidfile(pidfile) : 0;
+    if (pid > 0 || !node)
+        return pid;
+    char needle[256];
+    int needle_len = snprintf(needle, sizeof needle, "-sname%c%s%c", 0, node, 0);
+    if (needle_len <= 0 || needle_len >= (int)sizeof needle)
+        return 0;
+    DIR *proc = opendir("/proc");
+    struct dirent *e;
+    while (proc && pid == 0 && (e = readdir(proc))) {
+        char *end;
+        long p = strtol(e->d_name, &end, 10);
+        if (*end || p <= 0 || !proc_is_beam((pid_t)p))
+            continue;
+        char path[64], cmd[4096];
+        snprintf(path, sizeof path, "/proc/%ld/cmdline", p);
+        int fd = open(path, O_RDONLY);
+        if (fd < 0)
+            continue;
+        ssize_t len = read(fd, cmd, sizeof cmd);
+        close(fd);
+        if (len > 0 && memmem(cmd, (size_t)len, needle, (size_t)needle_len))
+            pid = (pid_t)p;
+    }
+    if (proc)
+        closedir(proc);
+    return pid;
+}
+
+static pid_t ej_find_beam(void)
+{
+    return find_beam(g_ej.pidfile, g_ej.node);
+}
+
+static void ej_watchdog_main(int fd, const char *pidfile, const char *node,
+                             bool keep)
+{
+    pid_t beam = 0;
+    bool stopped = true, done = false;
+    for (;;) {
+        pid_t v;
+        ssize_t n = read(fd, &v, sizeof v);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n != (ssize_t)sizeof v)
+            break;
+        if (v >= 0) {
+            beam = v;
+            stopped = false;
+        } else {
+            beam = 0;
+            stopped = true;
+            done = v == -2;
+        }
+    }
+    if (done)
+        _exit(0);
+    if (!stopped && beam > 0 && proc_is_beam(beam)) {
+        kill_foreign(beam, 5000);
+    } else if (!stopped) {
+        /* It was starting: its VM may still be on its way up (su and sh
+         * outlive ejabberdctl), so look for it for a while. */
+        for (int t = 0; t < 100; t++) {
+            beam = find_beam(pidfile, node);
+            if (beam > 0) {
+                kill_foreign(beam, 5000);
+                break;
+            }
+            sleep_ms(100);
+        }
+    }
+    if (!keep && g_rm_argv[0])
+        execv(g_rm_argv[0], g_rm_argv);
+    _exit(0);
+}
+
+static void ej_watchdog_send(pid_t v)
+{
+    if (g_ej_watchdog_fd >= 0 &&
+        write(g_ej_watchdog_fd, &v, sizeof v) != (ssize_t)sizeof v)
+        fprintf(stderr, "harness: ejabberd watchdog: %s\n", strerror(errno));
+}
+
+static void ej_watchdog_start(void)
+{
+    if (g_ej_watchdog_fd >= 0)
+        return;
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+        fprintf(stderr, "harness: pipe: %s\n", strerror(errno));
+        abort();
+    }
+    bool keep = g_getenv("HX_KEEP") != NULL;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "harness: fork: %s\n", strerror(errno));
+        abort();
+    }
+    if (pid == 0) {
+        setsid();
+        signal(SIGTERM, SIG_IGN);
+        signal(SIGINT, SIG_IGN);
+        signal(SIGHUP, SIG_IGN);
+        signal(SIGPIPE, SIG_DFL);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        /* Keep no descriptor but the pipe's read end: not meson's output
+         * pipes (it would wait for us), not the clients' sockets. */
+        int fd = dup2(fds[0], 3);
+        int null = open("/dev/null", O_RDWR);
+        if (fd != 3 || null < 0)
+            _exit(127);
+        dup2(null, 0);
+        dup2(null, 1);
+        dup2(null, 2);
+        close_range(4, ~0U, 0);
+        ej_watchdog_main(3, g_ej.pidfile, g_ej.node, keep);
+    }
+    close(fds[0]);
+    g_ej.watchdog_pid = pid;
+    g_ej_watchdog_fd = fds[1];
+}
+
+static void ej_watchdog_close(void)
+{
+    if (g_ej_watchdog_fd < 0)
+        return;
+    ej_watchdog_send(-2);
+    close(g_ej_watchdog_fd);
+    g_ej_watchdog_fd = -1;
+    if (g_ej.watchdog_pid > 0 && waitpid(g_ej.watchdog_pid, NULL, 0) < 0)
+        fprintf(stderr, "harness: ejabberd watchdog: %s\n", strerror(errno));
+    g_ej.watchdog_pid = 0;
+}
+
+static int chown_one(const char *path, const struct stat *sb, int flag,
+                     struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return lchown(path, g_ej.uid, g_ej.gid) == 0 ? 0 : -1;
+}
+
+static void ej_configure(const hx_ejabberd_opts_t *o)
+{
+    hx_ejabberd_opts_t d = {0};
+    if (o)
+        d = *o;
+    g_ej.components = d.components > 0 ? d.components : 1;
+    if (g_ej.components > HX_EJABBERD_MAX_COMPONENTS) {
+        fprintf(stderr, "harness: at most %d ejabberd component listeners\n",
+                HX_EJABBERD_MAX_COMPONENTS);
+        abort();
+    }
+    const char *domain = d.domain ? d.domain : HX_DOMAIN;
+    const char *secret = d.secret ? d.secret : HX_SECRET;
+
+    /* Every port at once, so that no two are the same. */
+    int fds[2 + HX_EJABBERD_MAX_COMPONENTS];
+    g_ej.c2s_port = bind_free_port(&fds[0]);
+    g_ej.dist_port = bind_free_port(&fds[1]);
+    for (int i = 0; i < g_ej.components; i++)
+        g_ej.component_ports[i] = bind_free_port(&fds[2 + i]);
+    for (int i = 0; i < 2 + g_ej.components; i++)
+        close(fds[i]);
+
+    g_ej.dir = g_build_filename(g_dir, "ejabberd", NULL);
+    g_ej.logs = g_build_filename(g_ej.dir, "logs", NULL);
+    g_ej.spool = g_build_filename(g_ej.dir, "spool", NULL);
+    g_ej.out = g_build_filename(g_dir, "ejabberd.out", NULL);
+    g_ej.pidfile = g_build_filename(g_ej.dir, "ejabberd.pid", NULL);
+    g_ej.ctl_cfg = g_build_filename(g_ej.dir, "ejabberdctl.cfg", NULL);
+    g_ej.yml = g_build_filename(g_ej.dir, "ejabberd.yml", NULL);
+    g_ej.node = g_strdup_printf("hxit%d-%08x@localhost", (int)getpid(), g_random_int());
+    g_mkdir_with_parents(g_ej.logs, 0700);
+    g_mkdir_with_parents(g_ej.spool, 0700);
+
+    /* ejabberdctl reads the Erlang resolver's config from the config dir:
+     * "localhost" (the node's host) without DNS. */
+    g_free(hx_write_file("ejabberd/inetrc",
+                         "{lookup,[\"file\",\"native\"]}.\n"
+                         "{host,{127,0,0,1}, [\"localhost\",\"hostalias\"]}.\n"
+                         "{file, resolv, \"/etc/resolv.conf\"}.\n",
+                         0644));
+    /* ERL_DIST_PORT: the node listens there, ejabberdctl's commands go
+     * there, and neither starts nor asks epmd. */
+    g_autofree char *ctl_cfg = g_strdup_printf(
+        "# written by tests/integration/harness.c\n"
+        "ERLANG_NODE=%s\n"
+        "ERL_DIST_PORT=%d\n"
+        "INET_DIST_INTERFACE=127.0.0.1\n"
+        "EJABBERD_PID_PATH=%s\n"
+        "EJABBERD_BYPASS_WARNINGS=true\n",
+        g_ej.node, g_ej.dist_port, g_ej.pidfile);
+    g_free(hx_write_file("ejabberd/ejabberdctl.cfg", ctl_cfg, 0644));
+
+    GString *yml = g_string_new(NULL);
+    g_string_append_printf(yml,
+                           "# written by tests/integration/harness.c\n"
+                           "hosts: [\"localhost\"]\n"
+                           "loglevel: info\n"
+                           "auth_method: internal\n"
+                           "auth_password_format: plain\n"
+                           "listen:\n"
+                           "  - port: %d\n"
+                           "    ip: \"127.0.0.1\"\n"
+                           "    module: ejabberd_c2s\n",
+                           g_ej.c2s_port);
+    for (int i = 0; i < g_ej.components; i++) {
+        g_free(g_ej.instance_domains[i]);
+        const char *inst = d.instance_domains[i];
+        g_ej.instance_domains[i] =
+            !inst ? g_strdup_printf("i%d.%s", i + 1, domain)
+                  : *inst ? g_strdup(inst) : NULL;
+        g_string_append_printf(yml,
+                               "  - port: %d\n"
+                               "    ip: \"127.0.0.1\"\n"
+                               "    module: ejabberd_service\n"
+                               "    hosts:\n"
+                               "      \"%s\":\n"
+                               "        password: \"%s\"\n",
+                               g_ej.component_ports[i], domain, secret);
+        if (g_ej.instance_domains[i])
+            g_string_append_printf(yml,
+                                   "      \"%s\":\n"
+                                   "        password: \"%s\"\n",
+                                   g_ej.instance_domains[i], secret);
+    }
+    g_string_append(yml, "acl:\n"
+                         "  local:\n"
+                         "    user_regexp: \"\"\n"
+                         "access_rules:\n"
+                         "  local:\n"
+                         "    allow: local\n"
+                         "modules:\n"
+                         "  mod_roster: {}\n"
+                         "  mod_disco: {}\n"
+                         "  mod_ping: {}\n");
+    g_free(hx_write_file("ejabberd/ejabberd.yml", yml->str, 0600));
+    g_string_free(yml, TRUE);
+
+    if (geteuid() == 0) {
+        /* ejabberdctl runs the VM as `ejabberd`: it needs its directory, and
+         * a way through ours (listing it stays ours alone). */
+        if (chmod(g_dir, 0711) != 0 ||
+            nftw(g_ej.dir, chown_one, 16, FTW_PHYS) != 0) {
+            fprintf(stderr, "harness: cannot hand %s to ejabberd: %s\n", g_ej.dir,
+                    strerror(errno));
+            abort();
+        }
+    }
+    g_ej.configured = true;
+}
+
+/* ejabberdctl --ctl-config ... ARGS...: a new vector (g_free it; the
+ * strings are borrowed). */
+static char **ej_argv(char *const args[])
+{
+    GPtrArray *v = g_ptr_array_new();
+    char *fixed[] = {g_ej.ctl, "--ctl-config", g_ej.ctl_cfg, "--config-dir",
+                     g_ej.dir, "--config", g_ej.yml, "--logs", g_ej.logs,
+                     "--spool", g_ej.spool};
+    for (size_t i = 0; i < G_N_ELEMENTS(fixed); i++)
+        g_ptr_array_add(v, fixed[i]);
+    for (size_t i = 0; args[i]; i++)
+        g_ptr_array_add(v, args[i]);
+    g_ptr_array_add(v, NULL);
+    return (char **)g_ptr_array_free(v, FALSE);
+}
+
+/* Starts `ejabberdctl ARGS...` with its output to a new file *OUT (g_free
+ * it). */
+static pid_t ej_ctl_spawn(char *const args[], char **out)
+{
+    static int seq;
+    *out = g_strdup_printf("%s/ejabberdctl-%d.out", g_dir, ++seq);
+    g_autofree char **argv = ej_argv(args);
+    return spawn(argv, *out, *out);
+}
+
+/* Waits for an ejabberdctl command; true if it exited 0. */
+static bool ej_ctl_wait(pid_t pid)
+{
+    if (pid <= 0)
+        return false;
+    int status = wait_child(pid, EJ_CTL_BOUND_MS);
+    if (status == -1) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        return false;
+    }
+    return status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/* `ejabberdctl register` of each of NODES, all at once: each starts an
+ * Erlang VM of its own, about a second. */
+static bool ej_register(char **nodes, guint n)
+{
+    pid_t *pids = g_new0(pid_t, n);
+    char **outs = g_new0(char *, n + 1);
+    for (guint i = 0; i < n; i++) {
+        char *args[] = {"register", nodes[i], "localhost", HX_PASSWORD, NULL};
+        pids[i] = ej_ctl_spawn(args, &outs[i]);
+    }
+    bool ok = true;
+    for (guint i = 0; i < n; i++) {
+        if (ej_ctl_wait(pids[i]))
+            continue;
+        /* Once more, alone: two of these VMs may have picked the same
+         * random node name. */
+        char *args[] = {"register", nodes[i], "localhost", HX_PASSWORD, NULL};
+        g_free(outs[i]);
+        if (ej_ctl_wait(ej_ctl_spawn(args, &outs[i])))
+            continue;
+        g_autofree char *text = read_file(outs[i]);
+        fprintf(stderr, "harness: ejabberdctl register %s failed:\n%s\n", nodes[i],
+                text);
+        ok = false;
+    }
+    g_strfreev(outs);
+    g_free(pids);
+    return ok;
+}
+
+static bool all_ej_ports_accept(void)
+{
+    if (!port_accepts(g_ej.c2s_port))
+        return false;
+    for (int i = 0; i < g_ej.components; i++) {
+        if (!port_accepts(g_ej.component_ports[i]))
+            return false;
+    }
+    return true;
+}
+
+static bool ej_spawn(void)
+{
+    ej_watchdog_start();
+    /* ejabberd leaves its pidfile behind when it stops. */
+    unlink(g_ej.pidfile);
+    struct stat st;
+    size_t mark = stat(g_ej.out, &st) == 0 ? (size_t)st.st_size : 0;
+    char *args[] = {"foreground", NULL};
+    g_autofree char **argv = ej_argv(args);
+    ej_watchdog_send(0);
+    pid_t pid = spawn(argv, g_ej.out, g_ej.out);
+    if (pid < 0) {
+        ej_watchdog_send(-1);
+        return false;
+    }
+    g_ej_ctl_pid = pid;
+    gint64 start = hx_now_ms(), end = start + EJ_START_BOUND_MS;
+    for (;;) {
+        int status;
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            g_ej_ctl_pid = 0;
+            g_autofree char *text = hx_ejabberd_log();
+            fprintf(stderr, "harness: ejabberd exited (status %d):\n%s\n", status,
+                    text + MIN(mark, strlen(text)));
+            kill_foreign(ej_find_beam(), STOP_BOUND_MS); /* its VM, if any */
+            ej_watchdog_send(-1);
+            return false;
+        }
+        g_autofree char *text = hx_ejabberd_log();
+        pid_t beam = 0;
+        if (strlen(text) > mark && strstr(text + mark, "is started in the node") &&
+            all_ej_ports_accept() && (beam = ej_find_beam()) > 0) {
+            g_ej_beam_pid = beam;
+            ej_watchdog_send(beam);
+            break;
+        }
+        if (hx_now_ms() > end) {
+            fprintf(stderr, "harness: ejabberd did not start within %d ms:\n%s\n",
+                    EJ_START_BOUND_MS, text + MIN(mark, strlen(text)));
+            hx_ejabberd_stop();
+            return false;
+        }
+        hx_pump(20);
+    }
+    if (g_getenv("HX_DEBUG"))
+        fprintf(stderr, "harness: ejabberd started in %" G_GINT64_FORMAT " ms\n",
+                hx_now_ms() - start);
+    return true;
+}
+
+bool hx_ejabberd_start(const hx_ejabberd_opts_t *opts)
+{
+    hx_init();
+    const char *missing = hx_ejabberd_missing();
+    if (missing) {
+        fprintf(stderr, "harness: %s\n", missing);
+        return false;
+    }
+    if (hx_ejabberd_running())
+        hx_ejabberd_stop();
+    if (!g_ej.configured)
+        ej_configure(opts);
+    if (!g_ej.accounts)
+        g_ej.accounts = g_ptr_array_new_with_free_func(g_free);
+    if (!g_ej.started_once) {
+        const char *defaults[] = {"service", "alice", "bob"};
+        for (size_t i = 0; i < G_N_ELEMENTS(defaults); i++)
+            g_ptr_array_insert(g_ej.accounts, (int)i, g_strdup(defaults[i]));
+    }
+    if (!ej_spawn())
+        return false;
+    g_ej.started_once = true;
+    if (g_ej.accounts->len > 0) {
+        gint64 start = hx_now_ms();
+        bool ok = ej_register((char **)g_ej.accounts->pdata, g_ej.accounts->len);
+        if (g_getenv("HX_DEBUG"))
+            fprintf(stderr, "harness: %u ejabberd accounts in %" G_GINT64_FORMAT " ms\n",
+                    g_ej.accounts->len, hx_now_ms() - start);
+        g_ptr_array_set_size(g_ej.accounts, 0);
+        if (!ok) {
+            hx_ejabberd_stop();
+            return false;
+        }
+    }
+    return true;
+}
+
+bool hx_ejabberd_running(void)
+{
+    return g_ej_ctl_pid > 0 || g_ej_beam_pid > 0;
+}
+
+/* Pumps until PID (not our child) is gone; false on timeout. */
+static bool wait_foreign(pid_t pid, int bound_ms)
+{
+    gint64 end = hx_now_ms() + bound_ms;
+    while (pid > 0 && kill(pid, 0) == 0) {
+        if (hx_now_ms() >= end)
+            return false;
+        hx_pump(10);
+    }
+    return true;
+}
+
+void hx_ejabberd_stop(void)
+{
+    pid_t ctl = g_ej_ctl_pid, beam = g_ej_beam_pid;
+    if (ctl <= 0 && beam <= 0)
+        return;
+    if (beam <= 0)
+        beam = ej_find_beam();
+    if (beam > 0) {
+        /* A clean stop: about a second. */
+        kill(beam, SIGTERM);
+        if (!wait_foreign(beam, STOP_BOUND_MS)) {
+            fprintf(stderr, "harness: ejabberd (pid %d) ignored SIGTERM, killing\n",
+                    (int)beam);
+            kill_foreign(beam, STOP_BOUND_MS);
+        }
+    }
+    if (ctl > 0) {
+        /* It ends when the VM does (through su and sh). */
+        if (wait_child(ctl, beam > 0 ? 2000 : 0) == -1) {
+            kill(ctl, SIGKILL);
+            waitpid(ctl, NULL, 0);
+            /* A VM that was still on its way up. */
+            pid_t late = ej_find_beam();
+            if (late > 0)
+                kill_foreign(late, STOP_BOUND_MS);
+        }
+    }
+    g_ej_ctl_pid = 0;
+    g_ej_beam_pid = 0;
+    ej_watchdog_send(-1);
+    /* Let the clients see their connections close. */
+    hx_pump(50);
+}
+
+bool hx_ejabberd_restart(void)
+{
+    hx_ejabberd_stop();
+    if (!g_ej.configured) {
+        fprintf(stderr, "harness: hx_ejabberd_restart() before hx_ejabberd_start()\n");
+        return false;
+    }
+    return hx_ejabberd_start(NULL);
+}
+
+bool hx_ejabberd_add_account(const char *node)
+{
+    hx_init();
+    if (hx_ejabberd_running()) {
+        char *nodes[] = {(char *)node};
+        return ej_register(nodes, 1);
+    }
+    if (!g_ej.accounts)
+        g_ej.accounts = g_ptr_array_new_with_free_func(g_free);
+    g_ptr_array_add(g_ej.accounts, g_strdup(node));
+    return true;
+}
+
+static void ej_cleanup(void)
+{
+    hx_ejabberd_stop();
+}
+
+static void ej_forget(void)
+{
+    g_free(g_ej.ctl);
+    g_free(g_ej.dir);
+    g_free(g_ej.node);
+    g_free(g_ej.out);
+    g_free(g_ej.ctl_cfg);
+    g_free(g_ej.yml);
+    g_free(g_ej.pidfile);
+    g_free(g_ej.logs);
+    g_free(g_ej.spool);
+    for (int i = 0; i < HX_EJABBERD_MAX_COMPONENTS; i++)
+        g_free(g_ej.instance_domains[i]);
+    if (g_ej.accounts)
+        g_ptr_array_unref(g_ej.accounts);
+    pid_t watchdog = g_ej.watchdog_pid;
+    memset(&g_ej, 0, sizeof g_ej);
+    g_ej.watchdog_pid = watchdog;
+}
+
 /* ---- client-proxy -------------------------------------------------------- */
 
 const char *hx_proxy_bin(void)
@@ -523,11 +1207,6 @@ int hx_proxy_run(char *const args[], char **out, char **err, int timeout_ms)
     return hx_run(argv, out, err, timeout_ms);
 }
 
-pid_t hx_proxy_pid(void)
-{
-    return g_proxy_pid;
-}
-
 char *hx_memcheck_report(const char *log)
 {
     static const char *const needles[] = {
@@ -558,9 +1237,16 @@ char *hx_proxy_write_config(const char *name, const hx_proxy_opts_t *o)
     hx_proxy_opts_t d = {0};
     if (o)
         d = *o;
+    g_autofree char *instance =
+        d.instance_domain ? g_strdup_printf("instance_domain = %s\n", d.instance_domain)
+                          : NULL;
+    int port = d.port ? d.port
+               : g_component_port ? g_component_port
+                                  : hx_ejabberd_component_port(0);
     g_autofree char *text = g_strdup_printf(
         "[component]\n"
         "domain = %s\n"
+        "%s"
         "secret = %s\n"
         "server = 127.0.0.1\n"
         "port = %d\n"
@@ -571,56 +1257,100 @@ char *hx_proxy_write_config(const char *name, const hx_proxy_opts_t *o)
         "encoding = %s\n"
         "request_timeout = %d\n"
         "%s",
-        d.domain ? d.domain : HX_DOMAIN, d.secret ? d.secret : HX_SECRET,
-        d.port ? d.port : g_component_port, d.target ? d.target : HX_TARGET,
+        d.domain ? d.domain : HX_DOMAIN, instance ? instance : "",
+        d.secret ? d.secret : HX_SECRET, port, d.target ? d.target : HX_TARGET,
         d.dispatch ? d.dispatch : "random", d.encoding ? d.encoding : "raw",
         d.request_timeout ? d.request_timeout : 2, d.extra ? d.extra : "");
     return hx_write_file(name, text, 0600);
 }
 
-pid_t hx_proxy_start(const hx_proxy_opts_t *opts)
+static proxy_t *proxy_at(int i)
 {
+    if (i < 0 || i >= HX_MAX_PROXIES) {
+        fprintf(stderr, "harness: no client-proxy index %d (0 to %d)\n", i,
+                HX_MAX_PROXIES - 1);
+        abort();
+    }
+    return &g_proxies[i];
+}
+
+pid_t hx_proxy_start_at(int i, const hx_proxy_opts_t *opts)
+{
+    proxy_t *p = proxy_at(i);
     hx_init();
-    if (g_proxy_pid > 0)
-        hx_proxy_stop();
-    g_proxy_seq++;
-    g_autofree char *name = g_strdup_printf("proxy-%d.conf", g_proxy_seq);
+    if (g_proxy_pids[i] > 0)
+        hx_proxy_stop_at(i);
+    p->seq = ++g_proxy_seq;
+    g_autofree char *name = g_strdup_printf("proxy-%d.conf", p->seq);
     g_autofree char *cfg = hx_proxy_write_config(name, opts);
-    g_free(g_proxy_err);
-    g_free(g_proxy_out);
-    g_proxy_err = g_strdup_printf("%s/proxy-%d.stderr", g_dir, g_proxy_seq);
-    g_proxy_out = g_strdup_printf("%s/proxy-%d.stdout", g_dir, g_proxy_seq);
+    g_free(p->err);
+    g_free(p->out);
+    p->err = g_strdup_printf("%s/proxy-%d.stderr", g_dir, p->seq);
+    p->out = g_strdup_printf("%s/proxy-%d.stdout", g_dir, p->seq);
     char *args[] = {"--config", cfg, NULL};
     g_autofree char **argv = wrapped_argv(hx_proxy_bin(), args);
-    pid_t pid = spawn(argv, g_proxy_out, g_proxy_err);
-    g_proxy_pid = pid > 0 ? pid : 0;
-    g_proxy_status = -1;
+    pid_t pid = spawn(argv, p->out, p->err);
+    g_proxy_pids[i] = pid > 0 ? pid : 0;
+    p->status = -1;
     return pid;
+}
+
+pid_t hx_proxy_start(const hx_proxy_opts_t *opts)
+{
+    return hx_proxy_start_at(0, opts);
+}
+
+pid_t hx_proxy_pid_at(int i)
+{
+    proxy_at(i);
+    return g_proxy_pids[i];
+}
+
+pid_t hx_proxy_pid(void)
+{
+    return hx_proxy_pid_at(0);
+}
+
+void hx_proxy_rewrite_config_at(int i, const hx_proxy_opts_t *opts)
+{
+    g_autofree char *name = g_strdup_printf("proxy-%d.conf", proxy_at(i)->seq);
+    g_free(hx_proxy_write_config(name, opts));
 }
 
 void hx_proxy_rewrite_config(const hx_proxy_opts_t *opts)
 {
-    g_autofree char *name = g_strdup_printf("proxy-%d.conf", g_proxy_seq);
-    g_free(hx_proxy_write_config(name, opts));
+    hx_proxy_rewrite_config_at(0, opts);
+}
+
+char *hx_proxy_log_at(int i)
+{
+    proxy_t *p = proxy_at(i);
+    return p->err ? read_file(p->err) : g_strdup("");
 }
 
 char *hx_proxy_log(void)
 {
-    return g_proxy_err ? read_file(g_proxy_err) : g_strdup("");
+    return hx_proxy_log_at(0);
+}
+
+size_t hx_proxy_log_mark_at(int i)
+{
+    g_autofree char *text = hx_proxy_log_at(i);
+    return strlen(text);
 }
 
 size_t hx_proxy_log_mark(void)
 {
-    g_autofree char *text = hx_proxy_log();
-    return strlen(text);
+    return hx_proxy_log_mark_at(0);
 }
 
-char *hx_proxy_wait_log(size_t mark, const char *needle, int timeout_ms)
+char *hx_proxy_wait_log_at(int i, size_t mark, const char *needle,
+                           int timeout_ms)
 {
     g_autofree char *low_needle = g_ascii_strdown(needle, -1);
     gint64 end = hx_now_ms() + timeout_ms;
     for (;;) {
-        g_autofree char *text = hx_proxy_log();
+        g_autofree char *text = hx_proxy_log_at(i);
         if (strlen(text) > mark) {
             g_autofree char *low = g_ascii_strdown(text + mark, -1);
             char *hit = strstr(low, low_needle);
@@ -642,45 +1372,88 @@ char *hx_proxy_wait_log(size_t mark, const char *needle, int timeout_ms)
     }
 }
 
-void hx_proxy_signal(int sig)
+char *hx_proxy_wait_log(size_t mark, const char *needle, int timeout_ms)
 {
-    if (g_proxy_pid > 0)
-        kill(g_proxy_pid, sig);
+    return hx_proxy_wait_log_at(0, mark, needle, timeout_ms);
 }
 
-int hx_proxy_wait_exit(int timeout_ms)
+unsigned hx_proxy_log_count_at(int i, size_t mark, const char *needle)
 {
-    if (g_proxy_pid <= 0)
-        return g_proxy_status;
-    int status = wait_child(g_proxy_pid, timeout_ms);
+    g_autofree char *text = hx_proxy_log_at(i);
+    if (strlen(text) <= mark)
+        return 0;
+    g_autofree char *low_needle = g_ascii_strdown(needle, -1);
+    g_autofree char *low = g_ascii_strdown(text + mark, -1);
+    g_auto(GStrv) lines = g_strsplit(low, "\n", -1);
+    unsigned n = 0;
+    for (char **l = lines; *l; l++)
+        n += strstr(*l, low_needle) != NULL;
+    return n;
+}
+
+void hx_proxy_signal_at(int i, int sig)
+{
+    proxy_at(i);
+    if (g_proxy_pids[i] > 0)
+        kill(g_proxy_pids[i], sig);
+}
+
+void hx_proxy_signal(int sig)
+{
+    hx_proxy_signal_at(0, sig);
+}
+
+int hx_proxy_wait_exit_at(int i, int timeout_ms)
+{
+    proxy_t *p = proxy_at(i);
+    if (g_proxy_pids[i] <= 0)
+        return p->status;
+    int status = wait_child(g_proxy_pids[i], timeout_ms);
     if (status >= 0) {
-        g_proxy_pid = 0;
-        g_proxy_status = status;
+        g_proxy_pids[i] = 0;
+        p->status = status;
     }
     return status;
 }
 
+int hx_proxy_wait_exit(int timeout_ms)
+{
+    return hx_proxy_wait_exit_at(0, timeout_ms);
+}
+
+int hx_proxy_stop_at(int i)
+{
+    proxy_t *p = proxy_at(i);
+    if (g_proxy_pids[i] <= 0)
+        return p->status;
+    p->status = stop_child_within(
+        g_proxy_pids[i], hx_proxy_wrapper() ? HX_WRAPPED_STOP_MS : STOP_BOUND_MS);
+    g_proxy_pids[i] = 0;
+    return p->status;
+}
+
 int hx_proxy_stop(void)
 {
-    if (g_proxy_pid <= 0)
-        return g_proxy_status;
-    g_proxy_status = stop_child_within(
-        g_proxy_pid, hx_proxy_wrapper() ? HX_WRAPPED_STOP_MS : STOP_BOUND_MS);
-    g_proxy_pid = 0;
-    return g_proxy_status;
+    return hx_proxy_stop_at(0);
+}
+
+bool hx_proxy_running_at(int i)
+{
+    proxy_t *p = proxy_at(i);
+    if (g_proxy_pids[i] <= 0)
+        return false;
+    int status;
+    if (waitpid(g_proxy_pids[i], &status, WNOHANG) == g_proxy_pids[i]) {
+        g_proxy_pids[i] = 0;
+        p->status = status;
+        return false;
+    }
+    return true;
 }
 
 bool hx_proxy_running(void)
 {
-    if (g_proxy_pid <= 0)
-        return false;
-    int status;
-    if (waitpid(g_proxy_pid, &status, WNOHANG) == g_proxy_pid) {
-        g_proxy_pid = 0;
-        g_proxy_status = status;
-        return false;
-    }
-    return true;
+    return hx_proxy_running_at(0);
 }
 
 /* ---- test XMPP clients --------------------------------------------------- */
@@ -692,6 +1465,7 @@ struct hx_client {
     char *bare;
     char *resource;
     char *jid; /* bound full JID */
+    int port;  /* the server's c2s port */
     bool worker;
     int state;
     hx_mode_t mode;
@@ -885,6 +1659,18 @@ static void on_conn(xmpp_conn_t *conn, xmpp_conn_event_t ev, int error,
     }
 }
 
+int hx_client_port(void)
+{
+    if (g_client_port)
+        return g_client_port;
+    return g_c2s_port ? g_c2s_port : hx_ejabberd_c2s_port();
+}
+
+void hx_client_use_port(int port)
+{
+    g_client_port = port;
+}
+
 static bool not_connecting(void *arg)
 {
     return ((hx_client_t *)arg)->state != ST_CONNECTING;
@@ -893,7 +1679,7 @@ static bool not_connecting(void *arg)
 static bool start_connect(hx_client_t *c)
 {
     c->state = ST_CONNECTING;
-    if (xmpp_connect_client(c->conn, "127.0.0.1", (unsigned short)g_c2s_port,
+    if (xmpp_connect_client(c->conn, "127.0.0.1", (unsigned short)c->port,
                             on_conn, c) != XMPP_EOK) {
         c->state = ST_OFFLINE;
         return false;
@@ -914,6 +1700,7 @@ hx_client_t *hx_client_connect(const char *node, const char *resource,
     c->bare = g_strdup_printf("%s@localhost", node);
     c->resource = g_strdup(resource);
     c->worker = worker;
+    c->port = hx_client_port();
     c->mode = HX_ANSWER;
     c->rx = g_ptr_array_new_with_free_func(release_stanza);
     c->requests =

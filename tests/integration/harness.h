@@ -7,6 +7,12 @@
  * hx_cleanup(), which also runs from atexit() and from a SIGTERM/SIGINT
  * handler (meson kills a timed-out test with SIGTERM).
  *
+ * A test may use ejabberd instead of Prosody (hx_ejabberd_start()): it runs
+ * as the `ejabberd` user, so it is no child that PR_SET_PDEATHSIG could
+ * reach; hx_cleanup() and the signal handler stop it by pid, and a watchdog
+ * process kills it and removes the directory if the test process dies
+ * without cleaning up (SIGKILL, abort).
+ *
  * Test clients are libstrophe client connections on one shared xmpp_ctx.
  * The harness pumps it with xmpp_run_once() from its wait helpers only,
  * never from inside a libstrophe callback.  Every stanza a client receives
@@ -64,12 +70,71 @@ pid_t hx_prosody_pid(void);
  *  is stopped). */
 void hx_prosody_add_account(const char *node);
 
+/* ---- ejabberd ------------------------------------------------------------- */
+
+/* A private ejabberd (Debian's `ejabberd` package) on free 127.0.0.1 ports,
+ * with its config, Mnesia spool and logs in DIR/ejabberd.  Its Erlang
+ * distribution listens on a free port of its own (ERL_DIST_PORT), so no epmd
+ * is started or used.  ejabberdctl must run as root (it switches to the
+ * `ejabberd` user) or as `ejabberd`. */
+
+#define HX_EJABBERD_MAX_COMPONENTS 4
+
+typedef struct {
+    /* Component listeners (ejabberd_service), each on its own port: 0 means
+     * 1, at most HX_EJABBERD_MAX_COMPONENTS. */
+    int components;
+    const char *domain; /* served on every listener; default HX_DOMAIN */
+    const char *secret; /* of every host; default HX_SECRET */
+    /* Listener I also serves instance_domains[I] (client-proxy's
+     * [component] instance_domain): NULL means "i<I+1>.<domain>", "" none. */
+    const char *instance_domains[HX_EJABBERD_MAX_COMPONENTS];
+} hx_ejabberd_opts_t;
+
+/** NULL when ejabberd can be started here; else why not (ejabberdctl not
+ *  installed, no `ejabberd` user, not running as root or `ejabberd`): a
+ *  test then skips.  The string is static. */
+const char *hx_ejabberd_missing(void);
+/** Writes the config, picks free ports, starts ejabberd, waits until it has
+ *  started and every port accepts, and registers the accounts (service,
+ *  alice, bob and those of hx_ejabberd_add_account(), password HX_PASSWORD).
+ *  OPTS (may be NULL) count at the first start only: later starts keep the
+ *  config, ports and data.  About 3 s.  Returns false (with a message on
+ *  stderr) on failure.  Test clients connect to it unless Prosody was
+ *  started (hx_client_port()). */
+bool hx_ejabberd_start(const hx_ejabberd_opts_t *opts);
+/** SIGTERM to ejabberd (SIGKILL after a bound), waits until it is gone.
+ *  The data stays. */
+void hx_ejabberd_stop(void);
+/** Stop, then start again on the same ports with the same data. */
+bool hx_ejabberd_restart(void);
+bool hx_ejabberd_running(void);
+int hx_ejabberd_c2s_port(void);
+/** Port of component listener I (0-based), or 0. */
+int hx_ejabberd_component_port(int i);
+/** The instance domain listener I serves besides the shared one, or NULL. */
+const char *hx_ejabberd_instance_domain(int i);
+/** The Erlang VM's pid (beam.smp, owned by `ejabberd`), or 0. */
+pid_t hx_ejabberd_pid(void);
+/** Account NODE@localhost with HX_PASSWORD: registered at once (ejabberdctl
+ *  register) when ejabberd runs, else at its start.  False on failure. */
+bool hx_ejabberd_add_account(const char *node);
+/** ejabberd's console output so far (g_free it). */
+char *hx_ejabberd_log(void);
+
 /* ---- client-proxy --------------------------------------------------------- */
+
+/* The harness runs up to HX_MAX_PROXIES client-proxy processes at once, by
+ * index.  The functions without _at act on index 0. */
+#define HX_MAX_PROXIES 4
 
 typedef struct {
     const char *domain;    /* default HX_DOMAIN */
+    /* [component] instance_domain, written only when not NULL */
+    const char *instance_domain;
     const char *secret;    /* default HX_SECRET */
-    int port;              /* default hx_component_port() */
+    int port;              /* default hx_component_port() (Prosody's), or
+                              ejabberd's first component port */
     const char *target;    /* default HX_TARGET */
     const char *dispatch;  /* default "random" */
     const char *encoding;  /* default "raw" */
@@ -85,7 +150,7 @@ char *hx_write_file(const char *name, const char *text, int mode);
  *  path (g_free it). */
 char *hx_proxy_write_config(const char *name, const hx_proxy_opts_t *opts);
 /** Starts `client-proxy --config FILE` with stdout and stderr to files in
- *  the temporary directory.  Only one client-proxy at a time.
+ *  the temporary directory, as index 0 (stopping the one running there).
  *
  *  With env CLIENT_PROXY_WRAPPER set (an argv prefix, split like a shell
  *  would, e.g. "valgrind --error-exitcode=99 -q ..."), runs it under that
@@ -122,6 +187,23 @@ int hx_proxy_wait_exit(int timeout_ms);
 int hx_proxy_stop(void);
 bool hx_proxy_running(void);
 
+/* The same for client-proxy number I (0 <= I < HX_MAX_PROXIES); each has its
+ * own config file, log and pid.  hx_proxy_start_at() stops the one running
+ * at I first, and leaves the others alone. */
+pid_t hx_proxy_start_at(int i, const hx_proxy_opts_t *opts);
+pid_t hx_proxy_pid_at(int i);
+void hx_proxy_rewrite_config_at(int i, const hx_proxy_opts_t *opts);
+char *hx_proxy_log_at(int i);
+size_t hx_proxy_log_mark_at(int i);
+char *hx_proxy_wait_log_at(int i, size_t mark, const char *needle,
+                           int timeout_ms);
+/** How many lines of the log after MARK contain NEEDLE (case insensitive). */
+unsigned hx_proxy_log_count_at(int i, size_t mark, const char *needle);
+void hx_proxy_signal_at(int i, int sig);
+int hx_proxy_wait_exit_at(int i, int timeout_ms);
+int hx_proxy_stop_at(int i);
+bool hx_proxy_running_at(int i);
+
 /** Starts a helper program (an example, say) with stdout and stderr to
  *  OUT_PATH; it dies with the test process and is killed by hx_cleanup(). */
 pid_t hx_spawn(char *const argv[], const char *out_path);
@@ -144,6 +226,13 @@ typedef enum {
 } hx_mode_t;
 
 typedef struct hx_client hx_client_t;
+
+/** The c2s port hx_client_connect() uses: the one set with
+ *  hx_client_use_port(), else Prosody's once hx_prosody_start() picked its
+ *  ports, else ejabberd's.  A client reconnects to the port it first used. */
+int hx_client_port(void);
+/** Makes hx_client_connect() use PORT (0: back to the default above). */
+void hx_client_use_port(int port);
 
 /** Connects NODE@localhost/RESOURCE and waits for the session.  A worker
  *  (an implementing-client resource) also fetches its roster, approves
