@@ -1807,6 +1807,17 @@ static xmpp_stanza_t *find_reply(hx_client_t *c, const char *id)
     return NULL;
 }
 
+const char *hx_echo_text(xmpp_stanza_t *iq)
+{
+    xmpp_stanza_t *echo = xmpp_stanza_get_child_by_name_and_ns(iq, "echo", HX_ECHO_NS);
+    for (xmpp_stanza_t *ch = echo ? xmpp_stanza_get_children(echo) : NULL; ch;
+         ch = xmpp_stanza_get_next(ch)) {
+        if (xmpp_stanza_is_text(ch))
+            return xmpp_stanza_get_text_ptr(ch);
+    }
+    return NULL;
+}
+
 xmpp_stanza_t *hx_wait_reply(hx_client_t *c, const char *id, int timeout_ms)
 {
     gint64 end = hx_now_ms() + timeout_ms;

@@ -260,6 +260,10 @@ void hx_send(hx_client_t *c, xmpp_stanza_t *stanza);
 void hx_send_presence(hx_client_t *c, const char *type, const char *show,
                       const char *to);
 
+/* The text of the <echo xmlns=HX_ECHO_NS/> element of IQ (borrowed from
+ * IQ), or NULL. */
+const char *hx_echo_text(xmpp_stanza_t *iq);
+
 /** Sends an IQ of TYPE to TO with PAYLOAD_XML (or NULL) as its only child.
  *  Returns its id (g_free it). */
 char *hx_iq_send(hx_client_t *c, const char *to, const char *type,

@@ -174,18 +174,6 @@ static void send_one(chaos_t *t, int u)
         t->gets++;
 }
 
-/* Text of the <echo/> element of a result, or NULL. */
-static const char *echo_text(xmpp_stanza_t *iq)
-{
-    xmpp_stanza_t *echo = xmpp_stanza_get_child_by_name_and_ns(iq, "echo", HX_ECHO_NS);
-    for (xmpp_stanza_t *ch = echo ? xmpp_stanza_get_children(echo) : NULL; ch;
-         ch = xmpp_stanza_get_next(ch)) {
-        if (xmpp_stanza_is_text(ch))
-            return xmpp_stanza_get_text_ptr(ch);
-    }
-    return NULL;
-}
-
 static bool allowed_error(const char *cond)
 {
     static const char *const allowed[] = {
@@ -232,7 +220,7 @@ static void collect(chaos_t *t, int u)
             fail_msg("reply to %s not from %s: %s", id, HX_DOMAIN, text);
         if (strcmp(type, "result") == 0) {
             g_autofree char *want = g_strdup_printf("r%u", r->seq);
-            const char *got = echo_text(st);
+            const char *got = hx_echo_text(st);
             if (!got || strcmp(got, want) != 0)
                 fail_msg("request %s (%s) got someone else's result: %s", id, want, text);
             t->results++;

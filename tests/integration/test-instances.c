@@ -109,21 +109,6 @@ static unsigned count_epmd(void)
     return n;
 }
 
-/* Text of the <echo/> element inside an IQ (g_free it). */
-static char *echo_text(xmpp_stanza_t *iq)
-{
-    xmpp_stanza_t *echo = xmpp_stanza_get_child_by_name_and_ns(iq, "echo",
-                                                                HX_ECHO_NS);
-    if (!echo)
-        return NULL;
-    for (xmpp_stanza_t *ch = xmpp_stanza_get_children(echo); ch;
-         ch = xmpp_stanza_get_next(ch)) {
-        if (xmpp_stanza_is_text(ch))
-            return g_strdup(xmpp_stanza_get_text_ptr(ch));
-    }
-    return NULL;
-}
-
 /* Which instance domain FROM (a JID DOMAIN/TOKEN) is on, or -1. */
 static int instance_of(const char *from)
 {
@@ -186,7 +171,7 @@ static void scan(fx_t *fx, int u, unsigned *scanned, GHashTable *by_id,
             continue;
         }
         g_autofree char *want = g_strdup_printf("n%u", r->seq);
-        g_autofree char *echoed = echo_text(st);
+        const char *echoed = hx_echo_text(st);
         const char *from = xmpp_stanza_get_from(st), *to = xmpp_stanza_get_to(st);
         if (!from || strcmp(from, HX_DOMAIN) != 0 || !to ||
             strcmp(to, hx_client_jid(c)) != 0 || !echoed ||

@@ -49,21 +49,6 @@ static char *echo_payload(const char *text)
                            text);
 }
 
-/* Text of the <echo/> element inside an IQ (g_free it). */
-static char *echo_text(xmpp_stanza_t *iq)
-{
-    xmpp_stanza_t *echo = xmpp_stanza_get_child_by_name_and_ns(iq, "echo",
-                                                                HX_ECHO_NS);
-    if (!echo)
-        return NULL;
-    for (xmpp_stanza_t *ch = xmpp_stanza_get_children(echo); ch;
-         ch = xmpp_stanza_get_next(ch)) {
-        if (xmpp_stanza_is_text(ch))
-            return g_strdup(xmpp_stanza_get_text_ptr(ch));
-    }
-    return NULL;
-}
-
 static void assert_error(xmpp_stanza_t *st, const char *expected)
 {
     g_autofree char *text = hx_text(st);
@@ -299,7 +284,7 @@ static char *forward_once(fx_t *fx, hx_client_t *user, const char *type,
     assert_string_equal(xmpp_stanza_get_from(r), HX_DOMAIN);
     assert_string_equal(xmpp_stanza_get_to(r), hx_client_jid(user));
     assert_string_equal(xmpp_stanza_get_id(r), id);
-    g_autofree char *echoed = echo_text(r);
+    const char *echoed = hx_echo_text(r);
     assert_non_null(echoed);
     assert_string_equal(echoed, text);
     assert_string_equal(hx_child_attr(r, "nested", NULL, "a"), "b");
@@ -321,7 +306,7 @@ static char *forward_once(fx_t *fx, hx_client_t *user, const char *type,
     const char *token = token_of(xmpp_stanza_get_from(req));
     if (!token || !*token)
         fail_msg("the worker saw no DOMAIN/TOKEN sender: %s", req_text);
-    g_autofree char *req_echo = echo_text(req);
+    const char *req_echo = hx_echo_text(req);
     assert_string_equal(req_echo, text);
     assert_string_equal(hx_child_attr(req, "nested", NULL, "a"), "b");
     assert_string_equal(hx_child_attr(r, "handled-by", HX_ECHO_NS, "from"),
