@@ -50,17 +50,24 @@ pending_t *pending_lookup(pending_table_t *table, const char *token, const char 
 }
 
 pending_t *pending_add(pending_table_t *table, const char *token, const char *id,
-                       const char *sender, resource_t *resource, int64_t now, int64_t deadline)
+                       const char *sender, const char *retry_request, size_t retry_length,
+                       resource_t *resource, int64_t now, int64_t deadline)
 {
     if (pending_lookup(table, token, id))
         return NULL;
 
     size_t token_size = strlen(token) + 1, id_size = strlen(id) + 1;
     size_t sender_size = strlen(sender) + 1;
-    pending_t *entry = g_malloc0(sizeof *entry + token_size + id_size + sender_size);
+    size_t retry_size = retry_request ? retry_length + 1 : 0;
+    pending_t *entry =
+        g_malloc0(sizeof *entry + token_size + id_size + sender_size + retry_size);
     entry->token = memcpy((char *)(entry + 1), token, token_size);
     entry->id = memcpy(entry->token + token_size, id, id_size);
     entry->sender = memcpy(entry->id + id_size, sender, sender_size);
+    if (retry_request) {
+        entry->retry_request = memcpy(entry->sender + sender_size, retry_request, retry_length);
+        entry->retry_request[retry_length] = '\0';
+    }
     entry->resource = resource;
     entry->sent_at = now;
     entry->deadline = deadline;

@@ -16,8 +16,8 @@ typedef struct pending {
     struct plugin *jat;   /* the encoding that made the token (a reference the
                              router holds): it decodes the reply, even after
                              a reload has put another in its place */
-    char *retry_request;  /* a get's bytes as received, kept for one retry
-                             (g_free()d by the router), or NULL */
+    char *retry_request;  /* a get's bytes as received, kept for one retry,
+                             or NULL */
     bool retried;         /* already moved to another resource once */
     int64_t sent_at;      /* monotonic µs */
     int64_t deadline;     /* monotonic µs */
@@ -31,10 +31,13 @@ pending_table_t *pending_new(void);
 /* The table must be empty: every request is answered before it goes. */
 void pending_free(pending_table_t *table);
 
-/* Records a request.  Strings are copied.  Returns the entry (owned by
- * TABLE), or NULL when one with the same TOKEN and ID is in flight. */
+/* Records a request, with RETRY_REQUEST (RETRY_LENGTH bytes) to keep for a
+ * retry, or NULL.  Everything is copied, into one allocation with the
+ * entry.  Returns the entry (owned by TABLE), or NULL when one with the
+ * same TOKEN and ID is in flight. */
 pending_t *pending_add(pending_table_t *table, const char *token, const char *id,
-                       const char *sender, resource_t *resource, int64_t now, int64_t deadline);
+                       const char *sender, const char *retry_request, size_t retry_length,
+                       resource_t *resource, int64_t now, int64_t deadline);
 
 /* Returns the entry for TOKEN and ID, or NULL. */
 pending_t *pending_lookup(pending_table_t *table, const char *token, const char *id);

@@ -193,7 +193,6 @@ static void finish(router_t *router, pending_t *entry, bool failed, int64_t elap
     resources_record_outcome(entry->resource, failed, elapsed_us);
     forget_token(jat, entry->token);
     overload_release(router->overload, entry->sender);
-    g_free(entry->retry_request);
     pending_remove(router->pending, entry);
     plugin_unload(jat); /* the last request of a replaced encoding releases it */
 }
@@ -532,7 +531,11 @@ static bool place_request(router_t *router, const wire_stanza_t *iq)
 
     int64_t now = g_get_monotonic_time();
     int64_t deadline = now + (int64_t)router->request_timeout * G_USEC_PER_SEC;
-    pending_t *entry = pending_add(router->pending, token, id, from, resource, now, deadline);
+    /* A get may be retried elsewhere once; a set may not be idempotent. */
+    bool keep_for_retry = router->retry_get && strcmp(type, "get") == 0;
+    pending_t *entry = pending_add(router->pending, token, id, from,
+                                   keep_for_retry ? iq->bytes : NULL, iq->length, resource, now,
+                                   deadline);
     if (!entry) {
         forget_token(router->jat, token);
         send_error(router, "iq", from, id, "modify", "bad-request",
@@ -540,9 +543,6 @@ static bool place_request(router_t *router, const wire_stanza_t *iq)
         return false;
     }
     entry->jat = plugin_ref(router->jat);
-    /* A get may be retried elsewhere once; a set may not be idempotent. */
-    if (router->retry_get && strcmp(type, "get") == 0)
-        entry->retry_request = g_strndup(iq->bytes, iq->length);
 
     log_debug("request %s from %s -> %s/%s as %s/%s", id, from, router->target,
               resource->info.name, router->instance_domain, token);
