@@ -483,6 +483,32 @@ static void router__refuses_a_second_request_with_an_id_in_flight(void **state)
     assert_int_equal(router_pending_count(f->router), 1);
 }
 
+/* Stanzas over WIRE_STANZA_MAX arrive without their bytes: still one
+ * answer for every request. */
+static void router__answers_requests_and_replies_too_large_to_relay(void **state)
+{
+    fixture_t *f = *state;
+    online(f, "worker-1");
+    GString *big = g_string_new(NULL);
+    while (big->len <= WIRE_STANZA_MAX)
+        g_string_append(big, "0123456789abcdef");
+
+    clear_sent(f);
+    receive(f, "<iq type='set' id='big' from='" ALICE "' to='" DOMAIN "'><q xmlns='urn:x'>%s"
+               "</q></iq>", big->str);
+    assert_error(only_sent(f), "iq", ALICE, "big", "modify", "not-acceptable");
+    assert_int_equal(router_pending_count(f->router), 0);
+
+    request(f, "q1");
+    clear_sent(f);
+    receive(f, "<iq type='result' id='q1' from='" TARGET "/worker-1' to='" DOMAIN "/t1'>"
+               "<answer xmlns='urn:x'>%s</answer></iq>", big->str);
+    assert_error(only_sent(f), "iq", ALICE, "q1", "cancel", "not-acceptable");
+    assert_int_equal(router_pending_count(f->router), 0);
+    assert_int_equal(jat_fake.forgotten, 1);
+    g_string_free(big, TRUE);
+}
+
 static void router__refuses_malformed_requests(void **state)
 {
     fixture_t *f = *state;
@@ -853,6 +879,7 @@ int main(void)
         T(router__drops_a_reply_to_another_senders_token),
         T(router__refuses_a_second_request_with_an_id_in_flight),
         T(router__refuses_malformed_requests),
+        T(router__answers_requests_and_replies_too_large_to_relay),
         T(router__answers_feature_not_implemented_to_the_targets_requests),
         T(router__answers_messages_but_never_message_errors),
         T(router__tracks_presence_show_and_priority),
