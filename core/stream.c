@@ -81,21 +81,26 @@ static const char *kept_string(const stream_parser_t *parser, gssize offset)
     return offset < 0 ? NULL : parser->strings->str + offset;
 }
 
-/* The namespace of the element NAME with ATTRIBUTES, first child of the
- * stanza.  A prefix declared further out than the child itself is not
- * looked up: no server writes payloads that way. */
-static const char *payload_namespace(const stream_parser_t *parser, const char *name,
-                                     const XML_Char **attributes)
+/* Records the namespace of the stanza's first child element, NAME with
+ * ATTRIBUTES: declared on the child, else the stanza's default, else the
+ * stream's.  A prefix declared further out than the child itself is not
+ * looked up (no server writes payloads that way): the namespace is then
+ * unknown. */
+static void keep_payload_namespace(stream_parser_t *parser, const char *name,
+                                   const XML_Char **attributes)
 {
     const char *colon = strchr(name, ':');
-    if (colon) {
-        g_autofree char *declaration = g_strdup_printf("xmlns:%.*s", (int)(colon - name), name);
-        return attribute(attributes, declaration);
-    }
-    const char *ns = attribute(attributes, "xmlns");
-    if (!ns)
-        ns = kept_string(parser, parser->fields.ns);
-    return ns ? ns : parser->stream_ns;
+    g_autofree char *declaration =
+        colon ? g_strdup_printf("xmlns:%.*s", (int)(colon - name), name) : NULL;
+    const char *declared = attribute(attributes, declaration ? declaration : "xmlns");
+    if (declared)
+        parser->fields.payload_ns = keep_string(parser, declared);
+    else if (colon)
+        parser->fields.payload_ns = -1;
+    else if (parser->fields.ns >= 0)
+        parser->fields.payload_ns = parser->fields.ns;
+    else
+        parser->fields.payload_ns = keep_string(parser, parser->stream_ns);
 }
 
 static void open_stream(stream_parser_t *parser, const char *name, const XML_Char **attributes)
@@ -164,8 +169,7 @@ static void XMLCALL on_start(void *data, const XML_Char *name, const XML_Char **
         open_top(parser, name, attributes);
     } else if (depth == 2 && parser->top == TOP_STANZA && !parser->has_payload) {
         parser->has_payload = true;
-        parser->fields.payload_ns = keep_string(parser,
-                                                payload_namespace(parser, name, attributes));
+        keep_payload_namespace(parser, name, attributes);
     } else if (depth == 2 && parser->top == TOP_ERROR) {
         const char *ns = attribute(attributes, "xmlns");
         if (!ns || strcmp(ns, STREAM_ERRORS_NS) != 0)
