@@ -23,6 +23,8 @@
 /* Unanswered keepalive probes before the kernel gives up on the peer. */
 #define KEEPALIVE_PROBES 3
 
+static const char stream_end[] = "</stream:stream>";
+
 typedef enum connection_state {
     STATE_IDLE,           /* no socket */
     STATE_CONNECTING,     /* TCP connect under way */
@@ -266,8 +268,7 @@ static gboolean on_socket(int fd, GIOCondition condition, gpointer data)
 
     if (ended && c->state == STATE_UP && !error && !problem) {
         /* The server ended the stream: answer in kind before closing. */
-        static const char end[] = "</stream:stream>";
-        g_byte_array_append(c->out, (const guint8 *)end, sizeof end - 1);
+        g_byte_array_append(c->out, (const guint8 *)stream_end, sizeof stream_end - 1);
     }
     flush(c);
     if (ended || c->failure) {
@@ -519,8 +520,7 @@ void connection_close(connection_t *c)
     } else if (c->state == STATE_UP) {
         /* What is queued goes out before the closing tag; the server then
          * closes its side, or the timer does. */
-        static const char end[] = "</stream:stream>";
-        queue(c, end, sizeof end - 1);
+        queue(c, stream_end, sizeof stream_end - 1);
         c->state = STATE_CLOSING;
         c->state_timer = g_timeout_add(CLOSE_TIMEOUT_MS, on_close_timeout, c);
     } else if (c->state != STATE_CLOSING) {

@@ -30,7 +30,6 @@ struct stream_parser {
     stream_status_t status;
     const char *problem;
     unsigned depth;            /* elements open, the stream's root included */
-    char *stream_prefix;       /* "stream" in "stream:stream", or NULL */
     char *error_name;          /* "stream:error" */
     char *stream_ns;           /* the root's default namespace */
 
@@ -81,6 +80,14 @@ static const char *kept_string(const stream_parser_t *parser, gssize offset)
     return offset < 0 ? NULL : parser->strings->str + offset;
 }
 
+/* The attribute that declares the prefix of NAME ("xmlns:p" for "p:x"),
+ * or NULL when NAME has no prefix (g_free it). */
+static char *prefix_declaration(const char *name)
+{
+    const char *colon = strchr(name, ':');
+    return colon ? g_strdup_printf("xmlns:%.*s", (int)(colon - name), name) : NULL;
+}
+
 /* Records the namespace of the stanza's first child element, NAME with
  * ATTRIBUTES: declared on the child, else the stanza's default, else the
  * stream's.  A prefix declared further out than the child itself is not
@@ -89,13 +96,11 @@ static const char *kept_string(const stream_parser_t *parser, gssize offset)
 static void keep_payload_namespace(stream_parser_t *parser, const char *name,
                                    const XML_Char **attributes)
 {
-    const char *colon = strchr(name, ':');
-    g_autofree char *declaration =
-        colon ? g_strdup_printf("xmlns:%.*s", (int)(colon - name), name) : NULL;
+    g_autofree char *declaration = prefix_declaration(name);
     const char *declared = attribute(attributes, declaration ? declaration : "xmlns");
     if (declared)
         parser->fields.payload_ns = keep_string(parser, declared);
-    else if (colon)
+    else if (declaration)
         parser->fields.payload_ns = -1;
     else if (parser->fields.ns >= 0)
         parser->fields.payload_ns = parser->fields.ns;
@@ -106,16 +111,14 @@ static void keep_payload_namespace(stream_parser_t *parser, const char *name,
 static void open_stream(stream_parser_t *parser, const char *name, const XML_Char **attributes)
 {
     const char *colon = strchr(name, ':');
-    g_autofree char *declaration =
-        colon ? g_strdup_printf("xmlns:%.*s", (int)(colon - name), name) : g_strdup("xmlns");
-    const char *ns = attribute(attributes, declaration);
+    g_autofree char *declaration = prefix_declaration(name);
+    const char *ns = attribute(attributes, declaration ? declaration : "xmlns");
     if (strcmp(colon ? colon + 1 : name, "stream") != 0 || !ns ||
         strcmp(ns, XMPP_NS_STREAMS) != 0) {
         stop(parser, STREAM_BROKEN, "the server did not open an XMPP stream");
         return;
     }
-    parser->stream_prefix = colon ? g_strndup(name, colon - name) : NULL;
-    parser->error_name = colon ? g_strdup_printf("%s:error", parser->stream_prefix)
+    parser->error_name = colon ? g_strdup_printf("%.*s:error", (int)(colon - name), name)
                                : g_strdup("error");
     parser->stream_ns = g_strdup(attribute(attributes, "xmlns"));
     parser->released_to = XML_GetCurrentByteIndex(parser->xml) +
@@ -270,7 +273,6 @@ void stream_parser_free(stream_parser_t *parser)
     g_string_free(parser->strings, TRUE);
     g_string_free(parser->error_text, TRUE);
     g_byte_array_free(parser->held, TRUE);
-    g_free(parser->stream_prefix);
     g_free(parser->error_name);
     g_free(parser->stream_ns);
     g_free(parser);

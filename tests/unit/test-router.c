@@ -647,13 +647,20 @@ static void router__never_offers_a_draining_resource(void **state)
     assert_attr(request(f, "back"), "to", TARGET "/worker-2");
 }
 
-static int setup_with_filter(void **state)
-{
-    extra_proxy_config = "resources = worker-*;backup\n";
-    int status = setup(state);
-    extra_proxy_config = "";
-    return status;
-}
+/* Runs a test with extra [component] lines and extra [proxy] (or later)
+ * lines in the configuration. */
+#define WITH_CONFIG(name, component_lines, proxy_lines) \
+    static int setup_##name(void **state)               \
+    {                                                   \
+        extra_component_config = component_lines;       \
+        extra_proxy_config = proxy_lines;               \
+        int status = setup(state);                      \
+        extra_component_config = "";                    \
+        extra_proxy_config = "";                        \
+        return status;                                  \
+    }
+
+WITH_CONFIG(with_filter, "", "resources = worker-*;backup\n")
 
 static void router__offers_only_resources_that_match_the_filter(void **state)
 {
@@ -723,27 +730,11 @@ static void router__never_retries_a_set(void **state)
     assert_error(only_sent(f), "iq", ALICE, "s1", "cancel", "service-unavailable");
 }
 
-/* Runs a test with extra [proxy] or later lines in the configuration. */
-#define WITH_CONFIG(name, lines)                          \
-    static int setup_##name(void **state)                 \
-    {                                                     \
-        extra_proxy_config = lines;                       \
-        int status = setup(state);                        \
-        extra_proxy_config = "";                          \
-        return status;                                    \
-    }
-
-WITH_CONFIG(no_retry, "retry_get = false\n")
+WITH_CONFIG(no_retry, "", "retry_get = false\n")
 
 #define INSTANCE "i1." DOMAIN
 
-static int setup_instance_domain(void **state)
-{
-    extra_component_config = "instance_domain = " INSTANCE "\n";
-    int status = setup(state);
-    extra_component_config = "";
-    return status;
-}
+WITH_CONFIG(instance_domain, "instance_domain = " INSTANCE "\n", "")
 
 /* Several instances share DOMAIN: what comes back to this one goes to its
  * own domain, and what users see still comes from DOMAIN. */
@@ -775,9 +766,9 @@ static void router__uses_its_instance_domain_for_what_must_come_back(void **stat
     receive(f, "<iq type='get' id='x' from='" ALICE "' to='i2." DOMAIN "'><q xmlns='urn:x'/></iq>");
     assert_int_equal(f->sent->len, 0);
 }
-WITH_CONFIG(bench_after_two, "unhealthy_after = 2\n")
-WITH_CONFIG(one_in_flight, "[limits]\nin_flight = 1\n")
-WITH_CONFIG(rate_limited, "[limits]\nrate_per_sender = 1\nburst_per_sender = 1\n")
+WITH_CONFIG(bench_after_two, "", "unhealthy_after = 2\n")
+WITH_CONFIG(one_in_flight, "", "[limits]\nin_flight = 1\n")
+WITH_CONFIG(rate_limited, "", "[limits]\nrate_per_sender = 1\nburst_per_sender = 1\n")
 
 static void router__does_not_retry_when_told_not_to(void **state)
 {
