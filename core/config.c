@@ -4,6 +4,8 @@
 #include <fnmatch.h>
 #include <string.h>
 
+#include "jid.h"
+
 G_DEFINE_QUARK(client-proxy-config-error-quark, config_error)
 
 /* The keys each of our groups accepts: a misspelt key is an error rather than
@@ -115,30 +117,6 @@ static bool read_bool(const config_t *config, const char *group, const char *key
     return false;
 }
 
-static bool has_bad_jid_char(const char *s)
-{
-    for (; *s; s++) {
-        if ((unsigned char)*s <= ' ' || *s == '/' || *s == '@' || *s == '"' || *s == '&' ||
-            *s == '\'' || *s == '<' || *s == '>' || *s == ':')
-            return true;
-    }
-    return false;
-}
-
-static bool is_domain(const char *s)
-{
-    return *s && strlen(s) <= 1023 && !has_bad_jid_char(s);
-}
-
-static bool is_bare_jid(const char *s)
-{
-    const char *at = strchr(s, '@');
-    if (!at || at == s || strlen(at) > 1024 || (size_t)(at - s) > 1023)
-        return false;
-    g_autofree char *local = g_strndup(s, (size_t)(at - s));
-    return !has_bad_jid_char(local) && is_domain(at + 1);
-}
-
 /* Plugin names become file names, so they must not reach outside the plugin
  * directories. */
 static bool is_plugin_name(const char *s)
@@ -171,7 +149,7 @@ static bool read_component(config_t *config, GError **error)
         return false;
     if (!(config->domain = read_string(config, g, "domain", NULL, error)))
         return false;
-    if (!is_domain(config->domain)) {
+    if (!jid_is_domain(config->domain)) {
         set_error(error, config, CONFIG_ERROR_INVALID, g, "domain",
                   "\"%s\" is not a domain name", config->domain);
         return false;
@@ -179,7 +157,7 @@ static bool read_component(config_t *config, GError **error)
     if (!(config->instance_domain =
               read_string(config, g, "instance_domain", config->domain, error)))
         return false;
-    if (!is_domain(config->instance_domain)) {
+    if (!jid_is_domain(config->instance_domain)) {
         set_error(error, config, CONFIG_ERROR_INVALID, g, "instance_domain",
                   "\"%s\" is not a domain name", config->instance_domain);
         return false;
@@ -283,7 +261,7 @@ static bool read_proxy(config_t *config, GError **error)
         return false;
     if (!(config->target = read_string(config, g, "target", NULL, error)))
         return false;
-    if (!is_bare_jid(config->target)) {
+    if (!jid_is_bare(config->target)) {
         set_error(error, config, CONFIG_ERROR_INVALID, g, "target",
                   "\"%s\" is not a bare JID (user@domain)", config->target);
         return false;

@@ -4,6 +4,8 @@
 
 #include <glib.h>
 
+#include "jid.h"
+
 /* Senders tracked at most, per request allowed in flight: a sender is kept
  * while it has a request in flight or its bucket is refilling, and a flood
  * of one-off senders must not grow the table without end. */
@@ -26,23 +28,6 @@ struct overload {
     double burst;
     unsigned admissions_since_sweep;
 };
-
-/* A bare JID (localpart@domainpart) is at most 2047 bytes. */
-#define BARE_JID_SIZE 2048
-
-/* Writes the bare JID of SENDER (everything before the first '/') into BARE,
- * on the caller's stack: admitting a request allocates nothing for a sender
- * already tracked.  Returns false for a sender too long to be a JID. */
-static bool bare_of(const char *sender, char bare[BARE_JID_SIZE])
-{
-    const char *slash = strchr(sender, '/');
-    size_t length = slash ? (size_t)(slash - sender) : strlen(sender);
-    if (length >= BARE_JID_SIZE)
-        return false;
-    memcpy(bare, sender, length);
-    bare[length] = '\0';
-    return true;
-}
 
 static void refill(const overload_t *limits, sender_t *sender, int64_t now)
 {
@@ -102,8 +87,8 @@ overload_verdict_t overload_admit(overload_t *limits, const char *sender_jid, in
     if (limits->in_flight >= limits->max_in_flight)
         return OVERLOAD_FULL;
 
-    char bare[BARE_JID_SIZE];
-    if (!bare_of(sender_jid, bare))
+    char bare[JID_BARE_MAX + 1];
+    if (!jid_split_bare(sender_jid, bare, sizeof bare))
         return OVERLOAD_SENDER_FULL;
     sender_t *sender = g_hash_table_lookup(limits->senders, bare);
     if (!sender) {
@@ -134,9 +119,10 @@ overload_verdict_t overload_admit(overload_t *limits, const char *sender_jid, in
 
 void overload_release(overload_t *limits, const char *sender_jid)
 {
-    char bare[BARE_JID_SIZE];
-    sender_t *sender = bare_of(sender_jid, bare) ? g_hash_table_lookup(limits->senders, bare)
-                                                 : NULL;
+    char bare[JID_BARE_MAX + 1];
+    sender_t *sender = jid_split_bare(sender_jid, bare, sizeof bare)
+                           ? g_hash_table_lookup(limits->senders, bare)
+                           : NULL;
     g_return_if_fail(sender && sender->in_flight > 0 && limits->in_flight > 0);
     sender->in_flight--;
     limits->in_flight--;

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "jid.h"
 #include "log.h"
 #include "overload.h"
 #include "pending.h"
@@ -51,43 +52,6 @@ struct router {
     bool connected;
     bool paused;             /* draining before a new stream */
 };
-
-/* ---- JIDs ---------------------------------------------------------------
- * Stanzas on a component stream carry addresses the server has already
- * checked, so splitting at the first '/' is exact: neither the localpart nor
- * the domainpart may contain one. */
-
-static size_t jid_bare_length(const char *jid)
-{
-    const char *slash = strchr(jid, '/');
-    return slash ? (size_t)(slash - jid) : strlen(jid);
-}
-
-/* Returns the resourcepart of JID, or NULL when it has none. */
-static const char *jid_resource(const char *jid)
-{
-    const char *slash = strchr(jid, '/');
-    return slash ? slash + 1 : NULL;
-}
-
-/* Writes BARE/RESOURCE into FULL (SIZE bytes), truncated to fit: the
- * server refuses a JID that long anyway.  snprintf() showed in profiles. */
-static void jid_join(char *full, size_t size, const char *bare, const char *resource)
-{
-    size_t n = g_strlcpy(full, bare, size);
-    if (n + 1 < size) {
-        full[n] = '/';
-        g_strlcpy(full + n + 1, resource, size - n - 1);
-    }
-}
-
-/* True when JID's bare part is BARE.  The server has normalised JID, but an
- * operator may write the target in another case. */
-static bool jid_bare_is(const char *jid, const char *bare)
-{
-    size_t length = jid_bare_length(jid);
-    return length == strlen(bare) && g_ascii_strncasecmp(jid, bare, length) == 0;
-}
 
 /* ---- Building and sending stanzas --------------------------------------- */
 
@@ -375,10 +339,10 @@ static void handle_presence(router_t *router, const wire_stanza_t *presence)
 {
     const char *from = presence->from, *type = presence->type;
     /* Which of our domains it was for: subscriptions are answered from it. */
-    const char *addressed = presence->to && jid_bare_is(presence->to, router->domain)
+    const char *addressed = presence->to && jid_bare_equal(presence->to, router->domain)
                                 ? router->domain
                                 : router->instance_domain;
-    if (!jid_bare_is(from, router->target)) {
+    if (!jid_bare_equal(from, router->target)) {
         log_debug("ignored presence (%s) from %s: not the target", type ? type : "available",
                   from);
         return;
@@ -461,7 +425,7 @@ static void handle_ping_reply(router_t *router, const char *from, const char *id
                               const char *type)
 {
     const char *name = jid_resource(from);
-    resource_t *resource = name && jid_bare_is(from, router->target)
+    resource_t *resource = name && jid_bare_equal(from, router->target)
                                ? resources_lookup(router->resources, name)
                                : NULL;
     if (!resource || !resource->ping_id || strcmp(resource->ping_id, id) != 0) {
@@ -595,7 +559,7 @@ static void route_reply(router_t *router, const wire_stanza_t *iq)
 {
     const char *from = iq->from, *to = iq->to, *id = iq->id, *type = iq->type;
     const char *token = jid_resource(to);
-    if (!jid_bare_is(from, router->target) || !jid_resource(from)) {
+    if (!jid_bare_equal(from, router->target) || !jid_resource(from)) {
         log_warning("dropped IQ %s from %s: only resources of %s may reply", type, from,
                     router->target);
         return;
@@ -646,7 +610,7 @@ static void route_reply(router_t *router, const wire_stanza_t *iq)
 static void handle_iq(router_t *router, const wire_stanza_t *iq)
 {
     const char *from = iq->from, *to = iq->to, *id = iq->id, *type = iq->type;
-    if (!to || !(jid_bare_is(to, router->domain) || jid_bare_is(to, router->instance_domain))) {
+    if (!to || !(jid_bare_equal(to, router->domain) || jid_bare_equal(to, router->instance_domain))) {
         log_warning("dropped IQ from %s: addressed to %s, not to %s", from, to ? to : "nobody",
                     router->domain);
         return;
@@ -663,7 +627,7 @@ static void handle_iq(router_t *router, const wire_stanza_t *iq)
                    "an IQ's type must be get, set, result or error");
     } else if (!id) {
         send_error(router, "iq", from, NULL, "modify", "bad-request", "an IQ must have an id");
-    } else if (jid_bare_is(from, router->target)) {
+    } else if (jid_bare_equal(from, router->target)) {
         send_error(router, "iq", from, id, "cancel", "feature-not-implemented",
                    "the service's own requests are not handled");
     } else {
