@@ -1,3 +1,4 @@
+/* The component's stream to the server: see connection.h. */
 #include "connection.h"
 
 #include <errno.h>
@@ -57,13 +58,26 @@ struct connection {
     guint flush_idle;
 
     stream_parser_t *parser;
-    GByteArray *out;           /* queued, not yet written */
+    GByteArray *out;           /* queued, not yet written (but head_written bytes) */
+    GArray *out_units;         /* out_unit_t: how out divides into what was queued */
+    size_t head_written;       /* bytes of the first unit already written */
+    GByteArray *unsent;        /* stanzas a dying stream never wrote, for the
+                                  down callback */
     bool reading;              /* in on_socket(): sends wait for its flush */
     int failure;               /* errno of a failed write, for the teardown */
     const char *problem;       /* what a stream event found wrong (static text) */
     char *stream_error;        /* the server's <stream:error/>, described */
     char read_buffer[READ_SIZE];
 };
+
+/* One piece of output as it was queued: whole stanzas from the caller, or
+ * a piece of the stream itself (header, handshake, closing tag).  A stanza
+ * the kernel never took in full can be given back when the stream dies, so
+ * that the caller sends it again on the next stream. */
+typedef struct out_unit {
+    size_t length;
+    bool stanzas;
+} out_unit_t;
 
 static void schedule_reconnect(connection_t *c);
 static void teardown(connection_t *c, int error, const char *problem);
@@ -140,12 +154,32 @@ static gboolean on_failure(gpointer data)
 
 /* Writes what the kernel takes.  A failure is handled from the main loop,
  * never from inside the caller's send. */
+/* Forgets the units the kernel has taken in full. */
+static void drop_written(connection_t *c)
+{
+    size_t done = 0, units = 0;
+    while (units < c->out_units->len) {
+        const out_unit_t *unit = &g_array_index(c->out_units, out_unit_t, units);
+        if (c->head_written < unit->length)
+            break;
+        c->head_written -= unit->length;
+        done += unit->length;
+        units++;
+    }
+    if (done > 0) {
+        g_byte_array_remove_range(c->out, 0, (guint)done);
+        g_array_remove_range(c->out_units, 0, (guint)units);
+    }
+}
+
 static void flush(connection_t *c)
 {
-    while (c->out->len > 0 && c->fd >= 0 && !c->failure) {
-        ssize_t n = send(c->fd, c->out->data, c->out->len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    while (c->out->len > c->head_written && c->fd >= 0 && !c->failure) {
+        ssize_t n = send(c->fd, c->out->data + c->head_written, c->out->len - c->head_written,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n > 0) {
-            g_byte_array_remove_range(c->out, 0, (guint)n);
+            c->head_written += (size_t)n;
+            drop_written(c);
         } else if (n < 0 && errno == EINTR) {
             continue;
         } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -170,13 +204,38 @@ static gboolean on_flush(gpointer data)
     return G_SOURCE_REMOVE;
 }
 
-static void queue(connection_t *c, const char *bytes, size_t length)
+static void queue_unit(connection_t *c, const char *bytes, size_t length, bool stanzas)
 {
     g_byte_array_append(c->out, (const guint8 *)bytes, (guint)length);
+    const out_unit_t unit = {length, stanzas};
+    g_array_append_val(c->out_units, unit);
     /* Within on_socket() the flush follows the reads; elsewhere, after
      * whatever else this main loop iteration sends. */
     if (!c->reading && !c->flush_idle)
         c->flush_idle = g_idle_add_full(G_PRIORITY_DEFAULT, on_flush, c, NULL);
+}
+
+/* Queues a piece of the stream itself. */
+static void queue(connection_t *c, const char *bytes, size_t length)
+{
+    queue_unit(c, bytes, length, false);
+}
+
+/* Takes the stanzas queued and not written in full out of the output, into
+ * UNSENT: the stream is ending, and they would be written to a server that
+ * has stopped reading (or not written at all). */
+static void take_unsent(connection_t *c, GByteArray *unsent)
+{
+    size_t offset = 0;
+    for (guint i = 0; i < c->out_units->len; i++) {
+        const out_unit_t *unit = &g_array_index(c->out_units, out_unit_t, i);
+        if (unit->stanzas)
+            g_byte_array_append(unsent, c->out->data + offset, (guint)unit->length);
+        offset += unit->length;
+    }
+    g_byte_array_set_size(c->out, 0);
+    g_array_set_size(c->out_units, 0);
+    c->head_written = 0;
 }
 
 /* ---- The stream ------------------------------------------------------------- */
@@ -217,7 +276,9 @@ static void on_stream_authenticated(void *data)
 static void on_stream_stanza(const wire_stanza_t *stanza, void *data)
 {
     connection_t *c = data;
-    if (c->state == STATE_UP)
+    /* While closing, the server still delivers what it routed before it
+     * read our closing tag: the caller answers it on the next stream. */
+    if (c->state == STATE_UP || c->state == STATE_CLOSING)
         c->callbacks.stanza(stanza, c->callbacks.userdata);
     else
         log_debug("ignored <%s/> outside an authenticated stream", stanza->name);
@@ -266,9 +327,12 @@ static gboolean on_socket(int fd, GIOCondition condition, gpointer data)
     }
     c->reading = false;
 
-    if (ended && c->state == STATE_UP && !error && !problem) {
-        /* The server ended the stream: answer in kind before closing. */
-        g_byte_array_append(c->out, (const guint8 *)stream_end, sizeof stream_end - 1);
+    if (ended && c->state == STATE_UP) {
+        /* What this wake-up routed would reach a server that has stopped
+         * reading: keep it for the next stream (teardown hands it over). */
+        take_unsent(c, c->unsent);
+        if (!error && !problem) /* the server ended the stream: answer in kind */
+            queue(c, stream_end, sizeof stream_end - 1);
     }
     flush(c);
     if (ended || c->failure) {
@@ -387,6 +451,8 @@ static void release_stream(connection_t *c)
     stream_parser_free(c->parser);
     c->parser = NULL;
     g_byte_array_set_size(c->out, 0);
+    g_array_set_size(c->out_units, 0);
+    c->head_written = 0;
     c->failure = 0;
     c->problem = NULL;
     c->state = STATE_IDLE;
@@ -398,11 +464,15 @@ static void teardown(connection_t *c, int error, const char *problem)
         return;
     bool was_up = c->state == STATE_UP;
     g_autofree char *reason = g_strdup(problem); /* PROBLEM may live in the parser */
+    if (was_up)
+        take_unsent(c, c->unsent);
     release_stream(c);
     report_end(c, was_up, error, reason);
     g_clear_pointer(&c->stream_error, g_free);
-    if (was_up)
-        c->callbacks.down(c->callbacks.userdata);
+    if (was_up) {
+        c->callbacks.down((const char *)c->unsent->data, c->unsent->len, c->callbacks.userdata);
+        g_byte_array_set_size(c->unsent, 0);
+    }
     if (c->closing)
         c->callbacks.closed(c->callbacks.userdata);
     else
@@ -462,6 +532,8 @@ connection_t *connection_new(const config_t *config, const connection_callbacks_
     c->callbacks = *callbacks;
     c->fd = -1;
     c->out = g_byte_array_sized_new(64 * 1024);
+    c->out_units = g_array_new(FALSE, FALSE, sizeof(out_unit_t));
+    c->unsent = g_byte_array_new();
     apply_settings(c, config);
     return c;
 }
@@ -474,6 +546,8 @@ void connection_free(connection_t *c)
     if (c->reconnect_timer)
         g_source_remove(c->reconnect_timer);
     g_byte_array_free(c->out, TRUE);
+    g_array_free(c->out_units, TRUE);
+    g_byte_array_free(c->unsent, TRUE);
     g_free(c->stream_error);
     g_free(c->domain);
     g_free(c->server);
@@ -493,7 +567,7 @@ void connection_send(connection_t *c, const char *bytes, size_t length)
         log_debug("not connected: dropped %zu bytes of output", length);
         return;
     }
-    queue(c, bytes, length);
+    queue_unit(c, bytes, length, true);
 }
 
 bool connection_is_up(const connection_t *c)

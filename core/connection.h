@@ -12,8 +12,14 @@
 
 typedef struct connection_callbacks {
     void (*up)(void *userdata);                        /* handshake done */
-    void (*down)(void *userdata);                      /* an established stream ended */
-    void (*stanza)(const wire_stanza_t *stanza, void *userdata); /* borrowed for the call */
+    /* An established stream ended.  UNSENT (LENGTH bytes, borrowed for the
+     * call) are the whole stanzas given to connection_send() that it never
+     * wrote in full, or wrote after the server had stopped reading: send
+     * them again on the next stream. */
+    void (*down)(const char *unsent, size_t length, void *userdata);
+    /* A stanza, borrowed for the call; also while closing, when nothing can
+     * be sent on this stream any more. */
+    void (*stanza)(const wire_stanza_t *stanza, void *userdata);
     void (*closed)(void *userdata);                    /* connection_close() finished */
     void *userdata;
 } connection_callbacks_t;
@@ -30,7 +36,8 @@ void connection_start(connection_t *connection);
 /* Queues LENGTH bytes of BYTES (copied: one or more whole stanzas) and
  * makes sure they are written soon: at the end of the current wake-up when
  * called from a callback of this connection.  Bytes sent while the stream
- * is down are dropped: callers hold what must survive. */
+ * is not up are dropped: callers hold what must survive, and get back what
+ * a dying stream did not write (the down callback). */
 void connection_send(connection_t *connection, const char *bytes, size_t length);
 
 bool connection_is_up(const connection_t *connection);

@@ -46,3 +46,12 @@ void log_write(cp_log_level_t level, const char *origin, const char *fmt, ...)
     log_writev(level, origin, fmt, args);
     va_end(args);
 }
+
+void log_limited(log_limit_t *limit, cp_log_level_t level, const char *fmt, ...)
+{
+    (void)limit;
+    va_list args;
+    va_start(args, fmt);
+    log_writev(level, NULL, fmt, args);
+    va_end(args);
+}

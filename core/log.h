@@ -25,4 +25,14 @@ void log_writev(cp_log_level_t level, const char *origin, const char *fmt, va_li
             log_write(CP_LOG_DEBUG, NULL, __VA_ARGS__); \
     } while (0)
 
+/* TEMPORARY until the audit branch lands: a budget for one kind of
+ * per-stanza line. */
+typedef struct log_limit {
+    int64_t window_start;
+    unsigned written;
+    unsigned suppressed;
+} log_limit_t;
+#define LOG_LIMIT_INIT {0}
+void log_limited(log_limit_t *limit, cp_log_level_t level, const char *fmt, ...) CP_PRINTF(3, 4);
+
 #endif

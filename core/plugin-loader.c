@@ -1,3 +1,4 @@
+/* Plugins: finding, checking and instantiating them (see plugin-loader.h). */
 #include "plugin-loader.h"
 
 #include <dlfcn.h>
@@ -24,10 +25,26 @@ struct cp_host {
     char *error_message;
 };
 
+/* A plugin's operations, resolved once at load time: an optional one that
+ * the plugin lacks (or that its ABI minor predates) is NULL here, so that no
+ * caller needs to know which ABI minor added what. */
+typedef struct resolved_ops {
+    /* dispatch */
+    int (*select)(void *state, const cp_dispatch_request_t *request,
+                  const cp_resource_t *const *candidates, size_t n);
+    void (*resource_online)(void *state, const cp_resource_t *resource);
+    void (*resource_offline)(void *state, const cp_resource_t *resource);
+    /* jat */
+    int (*encode)(void *state, const char *jid, int64_t expires, char *token, size_t size);
+    int (*decode)(void *state, const char *token, char *jid, size_t size);
+    void (*forget)(void *state, const char *token);
+} resolved_ops_t;
+
 struct plugin {
     char *file;
     lt_dlhandle module;
     const cp_plugin_descriptor_t *descriptor;
+    resolved_ops_t ops;
     void *state;
     int refs;
     bool initialised;
@@ -135,7 +152,30 @@ static char *explain_open_failure(const char *file)
     return g_strdup(reason ? reason : (lt_reason ? lt_reason : "unknown error"));
 }
 
-static bool check_descriptor(const plugin_t *plugin, cp_plugin_kind_t kind, const char *name,
+/* The one place that reads an ops table member by member: CP_HAS_MEMBER
+ * tells which members the plugin's ABI minor has. */
+#define RESOLVE(ops, type, member) (CP_HAS_MEMBER(ops, type, member) ? (ops)->member : NULL)
+
+static void resolve_ops(plugin_t *plugin)
+{
+    const cp_plugin_descriptor_t *d = plugin->descriptor;
+    plugin->ops = (resolved_ops_t){0};
+    if (!d->ops)
+        return;
+    if (d->kind == CP_PLUGIN_JAT) {
+        const cp_jat_ops_t *ops = d->ops;
+        plugin->ops.encode = RESOLVE(ops, cp_jat_ops_t, encode);
+        plugin->ops.decode = RESOLVE(ops, cp_jat_ops_t, decode);
+        plugin->ops.forget = RESOLVE(ops, cp_jat_ops_t, forget);
+    } else if (d->kind == CP_PLUGIN_DISPATCH) {
+        const cp_dispatch_ops_t *ops = d->ops;
+        plugin->ops.select = RESOLVE(ops, cp_dispatch_ops_t, select);
+        plugin->ops.resource_online = RESOLVE(ops, cp_dispatch_ops_t, resource_online);
+        plugin->ops.resource_offline = RESOLVE(ops, cp_dispatch_ops_t, resource_offline);
+    }
+}
+
+static bool check_descriptor(plugin_t *plugin, cp_plugin_kind_t kind, const char *name,
                              GError **error)
 {
     const cp_plugin_descriptor_t *d = plugin->descriptor;
@@ -160,14 +200,12 @@ static bool check_descriptor(const plugin_t *plugin, cp_plugin_kind_t kind, cons
         return false;
     }
 
+    resolve_ops(plugin);
     bool complete = d->init && d->fini && d->ops;
-    if (complete && kind == CP_PLUGIN_JAT) {
-        const cp_jat_ops_t *ops = d->ops;
-        complete = CP_HAS_MEMBER(ops, cp_jat_ops_t, decode) && ops->encode && ops->decode;
-    } else if (complete) {
-        const cp_dispatch_ops_t *ops = d->ops;
-        complete = CP_HAS_MEMBER(ops, cp_dispatch_ops_t, select) && ops->select;
-    }
+    if (complete && kind == CP_PLUGIN_JAT)
+        complete = plugin->ops.encode && plugin->ops.decode;
+    else if (complete)
+        complete = plugin->ops.select != NULL;
     if (!complete) {
         g_set_error(error, PLUGIN_ERROR, PLUGIN_ERROR_INCOMPATIBLE,
                     "%s lacks a required function (init, fini or an operation)", file);
@@ -301,7 +339,7 @@ plugin_t *plugin_ref(plugin_t *plugin)
     return plugin;
 }
 
-void plugin_unload(plugin_t *plugin)
+void plugin_unref(plugin_t *plugin)
 {
     if (!plugin || --plugin->refs > 0)
         return;
@@ -321,9 +359,38 @@ void plugin_unload(plugin_t *plugin)
     g_free(plugin);
 }
 
-const void *plugin_ops(const plugin_t *plugin)
+int plugin_select(plugin_t *dispatch, const cp_dispatch_request_t *request,
+                  const cp_resource_t *const *candidates, size_t n)
 {
-    return plugin->descriptor->ops;
+    return dispatch->ops.select(dispatch->state, request, candidates, n);
+}
+
+void plugin_resource_online(plugin_t *dispatch, const cp_resource_t *resource)
+{
+    if (dispatch->ops.resource_online)
+        dispatch->ops.resource_online(dispatch->state, resource);
+}
+
+void plugin_resource_offline(plugin_t *dispatch, const cp_resource_t *resource)
+{
+    if (dispatch->ops.resource_offline)
+        dispatch->ops.resource_offline(dispatch->state, resource);
+}
+
+int plugin_encode(plugin_t *jat, const char *jid, int64_t expires, char *token, size_t size)
+{
+    return jat->ops.encode(jat->state, jid, expires, token, size);
+}
+
+int plugin_decode(plugin_t *jat, const char *token, char *jid, size_t size)
+{
+    return jat->ops.decode(jat->state, token, jid, size);
+}
+
+void plugin_forget(plugin_t *jat, const char *token)
+{
+    if (jat->ops.forget)
+        jat->ops.forget(jat->state, token);
 }
 
 void *plugin_state(const plugin_t *plugin)

@@ -27,7 +27,7 @@ typedef struct plugin plugin_t;
 /* Loads <kind>-<name>.so from the first directory of config->plugin_path,
  * $CLIENT_PROXY_PLUGIN_PATH and the install directory that has it, checks
  * its descriptor, and runs its init() with the plugin's own configuration
- * group.  Returns a new instance for plugin_unload(), or NULL with ERROR set
+ * group.  Returns a new instance for plugin_unref(), or NULL with ERROR set
  * to one line naming the config file, the group and the key.  CONFIG is only
  * read during the call: the plugin keeps a copy of its group. */
 plugin_t *plugin_load(const config_t *config, cp_plugin_kind_t kind, const char *name,
@@ -45,13 +45,22 @@ plugin_t *plugin_ref(plugin_t *plugin);
 
 /* Drops a reference; the last one runs fini() and closes the module.  NULL
  * is allowed. */
-void plugin_unload(plugin_t *plugin);
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(plugin_t, plugin_unload)
+void plugin_unref(plugin_t *plugin);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(plugin_t, plugin_unref)
 
-/* The plugin's ops table: a cp_dispatch_ops_t or cp_jat_ops_t, by kind.
- * Owned by the module; valid until plugin_unload(). */
-const void *plugin_ops(const plugin_t *plugin);
-/* The state that its init() returned, to pass to the ops. */
+/* Calls into a plugin's ops, with its state.  The ops are resolved once at
+ * load time, so an optional one the plugin lacks (or that its ABI minor
+ * predates) does nothing here.  Arguments and results as documented in
+ * client-proxy/plugin.h; every pointer is borrowed for the call. */
+int plugin_select(plugin_t *dispatch, const cp_dispatch_request_t *request,
+                  const cp_resource_t *const *candidates, size_t n);
+void plugin_resource_online(plugin_t *dispatch, const cp_resource_t *resource);
+void plugin_resource_offline(plugin_t *dispatch, const cp_resource_t *resource);
+int plugin_encode(plugin_t *jat, const char *jid, int64_t expires, char *token, size_t size);
+int plugin_decode(plugin_t *jat, const char *token, char *jid, size_t size);
+void plugin_forget(plugin_t *jat, const char *token);
+
+/* The state that its init() returned (tests inspect their fakes' state). */
 void *plugin_state(const plugin_t *plugin);
 /* Path of the module file, for messages.  Owned by PLUGIN. */
 const char *plugin_file(const plugin_t *plugin);

@@ -1,3 +1,5 @@
+/* Runs client-proxy: wires the connection to the router, and owns the
+ * timers, the signals and the reloads (see proxy.h). */
 #include "proxy.h"
 
 #include <signal.h>
@@ -10,17 +12,26 @@
 
 /* How often a stream change checks whether requests in flight are done. */
 #define DRAIN_POLL_MS 100
+/* On stop, the stream stays open until no stanza has come for STOP_QUIET_MS
+ * (at most STOP_GRACE_MS): every request that arrives meanwhile is answered
+ * on it.  After our closing tag nothing more can be sent, and what the
+ * server routed to us before reading it could no longer be answered. */
+#define STOP_POLL_MS 20
+#define STOP_QUIET_MS 100
+#define STOP_GRACE_MS 2000
 
 typedef struct proxy {
     GMainLoop *loop;
     proxy_setup_t setup;       /* what runs now */
     proxy_setup_t next;        /* a reload waiting for a new stream, or empty */
-    xmpp_ctx_t *ctx;           /* libstrophe, for the stanzas the router builds */
     connection_t *connection;
     router_t *router;
     guint deadline_timer;
     int64_t deadline_timer_at; /* monotonic µs the timer fires at */
     guint drain_timer;
+    guint stop_timer;
+    int64_t stop_started_at;   /* monotonic µs */
+    int64_t last_stanza_at;    /* monotonic µs */
     bool stopping;
 } proxy_t;
 
@@ -40,8 +51,8 @@ bool proxy_setup_load(const char *path, proxy_setup_t *setup, GError **error)
 
 void proxy_setup_clear(proxy_setup_t *setup)
 {
-    plugin_unload(setup->jat);
-    plugin_unload(setup->dispatch);
+    plugin_unref(setup->jat);
+    plugin_unref(setup->dispatch);
     config_free(setup->config);
     *setup = (proxy_setup_t){0};
 }
@@ -90,8 +101,8 @@ static void create_router(proxy_t *proxy)
         .deadline_changed = arm_deadline_timer,
         .userdata = proxy,
     };
-    proxy->router = router_new(proxy->ctx, proxy->setup.config,
-                               proxy->setup.dispatch, proxy->setup.jat, &callbacks);
+    proxy->router = router_new(proxy->setup.config, proxy->setup.dispatch, proxy->setup.jat,
+                               &callbacks);
 }
 
 static void on_up(void *userdata)
@@ -100,11 +111,11 @@ static void on_up(void *userdata)
     router_connected(proxy->router);
 }
 
-static void on_down(void *userdata)
+static void on_down(const char *unsent, size_t length, void *userdata)
 {
     proxy_t *proxy = userdata;
     size_t pending = router_pending_count(proxy->router);
-    router_disconnected(proxy->router);
+    router_disconnected(proxy->router, unsent, length);
     if (pending)
         log_warning("%zu requests in flight will be answered with remote-server-timeout once "
                     "reconnected",
@@ -114,11 +125,14 @@ static void on_down(void *userdata)
 static void on_stanza(const wire_stanza_t *stanza, void *userdata)
 {
     proxy_t *proxy = userdata;
+    proxy->last_stanza_at = g_get_monotonic_time();
     router_handle(proxy->router, stanza);
 }
 
 /* The stream is closed: either we stop, or a reload changed the stream and
- * a new one starts with the new setup. */
+ * a new one starts with the new setup.  The router stays: what it holds for
+ * the next stream (answers to requests that came while this one closed) is
+ * sent on it. */
 static void on_closed(void *userdata)
 {
     proxy_t *proxy = userdata;
@@ -126,25 +140,39 @@ static void on_closed(void *userdata)
         g_main_loop_quit(proxy->loop);
         return;
     }
-    router_free(proxy->router);
+    router_reconfigure(proxy->router, proxy->next.config, proxy->next.dispatch,
+                       proxy->next.jat);
+    router_pause(proxy->router, false);
     proxy_setup_clear(&proxy->setup);
     proxy->setup = proxy->next;
     proxy->next = (proxy_setup_t){0};
     connection_reconfigure(proxy->connection, proxy->setup.config);
-    create_router(proxy);
     log_info("reload: connecting with the new [component] settings");
     connection_start(proxy->connection);
 }
 
 /* ---- Signals ------------------------------------------------------------------ */
 
-/* Answers what is in flight, says goodbye to the target while the stream is
- * up, and closes it; on_closed() follows. */
+/* Closes the stream; on_closed() follows.  From now on the router holds
+ * what it sends: nothing more can be written on this stream. */
 static void close_stream(proxy_t *proxy)
 {
-    if (connection_is_up(proxy->connection))
-        router_shutdown(proxy->router);
+    router_disconnected(proxy->router, NULL, 0);
     connection_close(proxy->connection);
+}
+
+/* Stopping: the stream closes once the server has gone quiet, or after a
+ * bound when it does not. */
+static gboolean on_stop_poll(gpointer data)
+{
+    proxy_t *proxy = data;
+    int64_t now = g_get_monotonic_time();
+    if (now - proxy->last_stanza_at < STOP_QUIET_MS * 1000 &&
+        now - proxy->stop_started_at < STOP_GRACE_MS * 1000)
+        return G_SOURCE_CONTINUE;
+    proxy->stop_timer = 0;
+    close_stream(proxy);
+    return G_SOURCE_REMOVE;
 }
 
 static gboolean on_stop_signal(gpointer data)
@@ -157,7 +185,15 @@ static gboolean on_stop_signal(gpointer data)
         g_source_remove(proxy->drain_timer);
     proxy->drain_timer = 0;
     log_info("stopping; answering %zu requests in flight", router_pending_count(proxy->router));
-    close_stream(proxy);
+    if (!connection_is_up(proxy->connection)) {
+        close_stream(proxy);
+        return G_SOURCE_CONTINUE;
+    }
+    /* Answers what is in flight and says goodbye to the target; requests
+     * that still come are answered until the server goes quiet. */
+    router_shutdown(proxy->router);
+    proxy->stop_started_at = g_get_monotonic_time();
+    proxy->stop_timer = g_timeout_add(STOP_POLL_MS, on_stop_poll, proxy);
     return G_SOURCE_CONTINUE;
 }
 
@@ -239,15 +275,6 @@ int proxy_run(proxy_setup_t *setup)
         .closed = on_closed,
         .userdata = &proxy,
     };
-    xmpp_initialize();
-    proxy.ctx = xmpp_ctx_new(NULL, NULL);
-    if (!proxy.ctx) {
-        log_error("cannot create a libstrophe context");
-        xmpp_shutdown();
-        proxy_setup_clear(&proxy.setup);
-        g_main_loop_unref(proxy.loop);
-        return 1;
-    }
     proxy.connection = connection_new(proxy.setup.config, &connection_callbacks);
     create_router(&proxy);
 
@@ -265,10 +292,10 @@ int proxy_run(proxy_setup_t *setup)
     g_source_remove(hangup);
     if (proxy.deadline_timer)
         g_source_remove(proxy.deadline_timer);
+    if (proxy.stop_timer)
+        g_source_remove(proxy.stop_timer);
     router_free(proxy.router);
     connection_free(proxy.connection);
-    xmpp_ctx_free(proxy.ctx);
-    xmpp_shutdown();
     proxy_setup_clear(&proxy.next);
     proxy_setup_clear(&proxy.setup);
     g_main_loop_unref(proxy.loop);

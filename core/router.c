@@ -1,374 +1,441 @@
+/* What happens to each stanza: see router.h, and the README's "What the
+ * sender gets", which this file follows line by line. */
 #include "router.h"
 
-#include <stdio.h>
 #include <string.h>
 
+#include "health.h"
+#include "inflight.h"
 #include "jid.h"
 #include "log.h"
-#include "overload.h"
-#include "pending.h"
-#include "resources.h"
+#include "roster.h"
+#include "stanza.h"
 #include "stream.h"
-
-#define STANZA_ERROR_NS "urn:ietf:params:xml:ns:xmpp-stanzas"
-
-/* Tokens stay valid a little past the request's deadline, so that the wall
- * clock (tokens) and the monotonic clock (deadlines) cannot disagree about
- * a reply that arrives just in time. */
-#define TOKEN_GRACE_SECONDS 5
 
 /* A get whose resource went offline is retried elsewhere only if this much
  * of its time is left: less would likely end in a timeout anyway. */
 #define RETRY_MIN_REMAINING_US (500 * 1000)
 
-/* Ids of the XEP-0199 pings that test a benched resource. */
-#define PING_ID_PREFIX "cp-health-"
-#define PING_NS "urn:xmpp:ping"
+/* After the target's presence bounced, or it ended our subscription, the
+ * router asks again after this long, doubling up to [component]
+ * reconnect_max, until a resource is available. */
+#define REDISCOVER_FIRST_US (1 * G_USEC_PER_SEC)
 
 struct router {
-    xmpp_ctx_t *ctx;
     char *domain;            /* where users send requests, and answers come from */
     char *instance_domain;   /* where the target's replies and presence come to */
     char *target;            /* bare JID of the implementing client */
-    int request_timeout;     /* seconds */
-    char **resource_filter;  /* [proxy] resources, or NULL */
     bool retry_get;          /* [proxy] retry_get */
-    int unhealthy_after;     /* [proxy] unhealthy_after; 0: never bench */
-    unsigned ping_serial;
+    int64_t rediscover_max_us;
+    plugin_t *jat;           /* encodes new requests (a reference) */
+    router_deadline_fn deadline_changed;
+    void *userdata;
 
-    plugin_t *dispatch;
-    const cp_dispatch_ops_t *dispatch_ops;
-    plugin_t *jat;
-    const cp_jat_ops_t *jat_ops;
-    router_callbacks_t callbacks;
+    outbox_t *outbox;
+    roster_t *roster;
+    health_t *health;
+    inflight_t *inflight;
 
-    resource_set_t *resources;
-    GPtrArray *candidates;   /* resources that may take new requests, for dispatch */
-    pending_table_t *pending;
-    overload_t *overload;
-    GPtrArray *held;         /* answers made while the stream was down (GBytes), sent
-                                once it is up */
-    GString *scratch;        /* where rewritten stanzas are written, reused */
-    bool connected;
     bool paused;             /* draining before a new stream */
+    bool stopping;           /* router_shutdown() was called */
+    int64_t rediscover_at;   /* monotonic µs: probe the target again; -1: no */
+    int64_t rediscover_delay;
+    GString *scratch;        /* where stanzas are written, reused */
+    log_limit_t dropped_log; /* lines about stanzas dropped */
+    log_limit_t refused_log; /* lines about requests refused for [limits] */
 };
 
-/* ---- Building and sending stanzas --------------------------------------- */
+/* ---- Errors client-proxy answers with ------------------------------------
+ * One per row of "What the sender gets". */
 
-static void emit_bytes(router_t *router, const char *bytes, size_t length)
+static const stanza_error_t no_resource_online = {
+    "cancel", "service-unavailable", "no resource of the service is online"};
+static const stanza_error_t no_resource_takes_requests = {
+    "cancel", "service-unavailable", "no resource of the service takes requests now"};
+static const stanza_error_t strategy_declined = {
+    "cancel", "service-unavailable", "no resource of the service can take this request"};
+static const stanza_error_t resource_went_offline = {
+    "cancel", "service-unavailable", "the resource handling this request went offline"};
+static const stanza_error_t timed_out = {
+    "wait", "remote-server-timeout", "the service did not answer in time"};
+static const stanza_error_t stream_lost = {
+    "wait", "remote-server-timeout", "the connection to the server was lost"};
+static const stanza_error_t too_many_in_flight = {
+    "wait", "resource-constraint", "too many requests in flight; retry later"};
+static const stanza_error_t too_many_from_sender = {
+    "wait", "resource-constraint", "too many of your requests in flight; retry later"};
+static const stanza_error_t over_rate = {
+    "wait", "policy-violation", "too many requests per second; retry later"};
+static const stanza_error_t reconnecting = {
+    "wait", "service-unavailable",
+    "client-proxy is reconnecting for a new configuration; retry shortly"};
+static const stanza_error_t stopping = {
+    "cancel", "service-unavailable", "client-proxy is shutting down"};
+static const stanza_error_t from_target = {
+    "cancel", "feature-not-implemented", "the service's own requests are not handled"};
+static const stanza_error_t no_payload = {
+    "modify", "bad-request", "an IQ request must carry a payload element"};
+static const stanza_error_t no_id = {"modify", "bad-request", "an IQ must have an id"};
+static const stanza_error_t bad_type = {
+    "modify", "bad-request", "an IQ's type must be get, set, result or error"};
+static const stanza_error_t duplicate_id = {
+    "modify", "bad-request", "a request with this id is already in flight"};
+static const stanza_error_t unencodable = {
+    "cancel", "internal-server-error", "the sender's address cannot be translated"};
+static const stanza_error_t request_too_large = {
+    "modify", "not-acceptable", "the request is larger than client-proxy forwards"};
+static const stanza_error_t reply_too_large = {
+    "cancel", "not-acceptable", "the service's reply is larger than client-proxy relays"};
+static const stanza_error_t no_such_user = {
+    "cancel", "service-unavailable", "there is no user at this address"};
+static const stanza_error_t messages_not_handled = {
+    "cancel", "feature-not-implemented", "messages are not handled"};
+
+/* ---- Small helpers --------------------------------------------------------- */
+
+typedef enum address {
+    ADDRESS_OURS,  /* our domain or instance domain, with or without a resource */
+    ADDRESS_USER,  /* node@ one of our domains: nobody lives there */
+    ADDRESS_OTHER, /* not ours at all: the server misrouted it */
+} address_t;
+
+static bool is_our_domain(const router_t *router, const char *jid)
 {
-    if (router->connected)
-        router->callbacks.send(bytes, length, router->callbacks.userdata);
-    else
-        g_ptr_array_add(router->held, g_bytes_new(bytes, length));
+    return jid_bare_equal(jid, router->domain) || jid_bare_equal(jid, router->instance_domain);
 }
 
-/* Sends a stanza the router built.  These are the rare ones (errors,
- * presence, pings): what is forwarded is rewritten, never serialised. */
-static void emit(router_t *router, xmpp_stanza_t *stanza)
+static address_t classify(const router_t *router, const char *to)
 {
-    char *text;
-    size_t length;
-    if (xmpp_stanza_to_text(stanza, &text, &length) != XMPP_EOK) {
-        log_error("out of memory: could not send a <%s/>", xmpp_stanza_get_name(stanza));
-        return;
-    }
-    emit_bytes(router, text, length);
-    xmpp_free(router->ctx, text);
+    if (!to)
+        return ADDRESS_OTHER;
+    if (is_our_domain(router, to))
+        return ADDRESS_OURS;
+    const char *at = strchr(to, '@');
+    const char *slash = strchr(to, '/');
+    if (at && (!slash || at < slash) && is_our_domain(router, at + 1))
+        return ADDRESS_USER;
+    return ADDRESS_OTHER;
 }
 
-/* Sends the stanza BYTES (LENGTH) with new addresses FROM and TO. */
-static void emit_rewritten(router_t *router, const char *bytes, size_t length, const char *from,
-                           const char *to)
+/* Answers STANZA at once with ERROR, from FROM. */
+static void answer_from(router_t *router, const char *from, const wire_stanza_t *stanza,
+                        const stanza_error_t *error)
 {
-    g_string_truncate(router->scratch, 0);
-    wire_rewrite(router->scratch, bytes, length, from, to);
-    emit_bytes(router, router->scratch->str, router->scratch->len);
+    stanza_write_error(router->scratch, stanza->name, from, stanza->from, stanza->id, error);
+    outbox_send_string(router->outbox, router->scratch);
 }
 
-static xmpp_stanza_t *new_element(xmpp_ctx_t *ctx, const char *name, const char *ns)
+/* Answers STANZA at once with ERROR, from the bare domain, as every answer
+ * to what was sent to the service comes. */
+static void answer(router_t *router, const wire_stanza_t *stanza, const stanza_error_t *error)
 {
-    xmpp_stanza_t *element = xmpp_stanza_new(ctx);
-    xmpp_stanza_set_name(element, name);
-    if (ns)
-        xmpp_stanza_set_ns(element, ns);
-    return element;
+    answer_from(router, router->domain, stanza, error);
 }
 
-/* Sends a stanza error (RFC 6120 §8.3) as a NAME ("iq" or "message") from
- * our domain to TO.  ID may be NULL. */
-static void send_error(router_t *router, const char *name, const char *to, const char *id,
-                       const char *type, const char *condition, const char *text)
-{
-    xmpp_stanza_t *stanza = new_element(router->ctx, name, NULL);
-    xmpp_stanza_set_type(stanza, "error");
-    if (id)
-        xmpp_stanza_set_id(stanza, id);
-    xmpp_stanza_set_from(stanza, router->domain);
-    xmpp_stanza_set_to(stanza, to);
-
-    xmpp_stanza_t *error = new_element(router->ctx, "error", NULL);
-    xmpp_stanza_set_attribute(error, "type", type);
-    xmpp_stanza_add_child_ex(error, new_element(router->ctx, condition, STANZA_ERROR_NS), 0);
-    if (text) {
-        xmpp_stanza_t *text_element = new_element(router->ctx, "text", STANZA_ERROR_NS);
-        xmpp_stanza_t *body = xmpp_stanza_new(router->ctx);
-        xmpp_stanza_set_text(body, text);
-        xmpp_stanza_add_child_ex(text_element, body, 0);
-        xmpp_stanza_add_child_ex(error, text_element, 0);
-    }
-    xmpp_stanza_add_child_ex(stanza, error, 0);
-    emit(router, stanza);
-    xmpp_stanza_release(stanza);
-}
-
-/* Sends presence of TYPE (NULL: available) from FROM, one of our domains,
- * to TO.  Our own presence to the target goes from the instance's domain,
- * so that ejabberd, which picks at random among the instances that share
- * a domain, delivers the target's presence to every instance (README,
- * "Several instances on one domain"). */
-static void send_presence(router_t *router, const char *type, const char *from, const char *to)
-{
-    xmpp_stanza_t *presence = new_element(router->ctx, "presence", NULL);
-    if (type)
-        xmpp_stanza_set_type(presence, type);
-    xmpp_stanza_set_from(presence, from);
-    xmpp_stanza_set_to(presence, to);
-    emit(router, presence);
-    xmpp_stanza_release(presence);
-}
-
-/* ---- Requests in flight -------------------------------------------------- */
-
-/* Every token encode() made is forgotten exactly once, whatever happens to
- * its request, so that stateful encodings never leak. */
-static void forget_token(plugin_t *jat, const char *token)
-{
-    const cp_jat_ops_t *ops = plugin_ops(jat);
-    if (CP_HAS_MEMBER(ops, cp_jat_ops_t, forget) && ops->forget)
-        ops->forget(plugin_state(jat), token);
-}
-
-/* Ends ENTRY: updates its resource's record and lets the encoding forget
- * the token.  FAILED and ELAPSED_US as for resources_record_outcome(). */
-static void finish(router_t *router, pending_t *entry, bool failed, int64_t elapsed_us)
-{
-    plugin_t *jat = entry->jat;
-    resources_record_outcome(entry->resource, failed, elapsed_us);
-    forget_token(jat, entry->token);
-    overload_release(router->overload, entry->sender);
-    pending_remove(router->pending, entry);
-    plugin_unload(jat); /* the last request of a replaced encoding releases it */
-}
-
-/* Answers ENTRY's sender with an error and ends it. */
-static void fail(router_t *router, pending_t *entry, const char *type, const char *condition,
-                 const char *text)
-{
-    send_error(router, "iq", entry->sender, entry->id, type, condition, text);
-    finish(router, entry, true, -1);
-}
-
-/* Tells the caller that something is due at DEADLINE (monotonic µs). */
 static void notify_deadline(router_t *router, int64_t deadline)
 {
-    if (router->callbacks.deadline_changed)
-        router->callbacks.deadline_changed(deadline, router->callbacks.userdata);
+    if (router->deadline_changed && deadline >= 0)
+        router->deadline_changed(deadline, router->userdata);
 }
 
-/* ---- Resources ----------------------------------------------------------- */
-
-/* Draining: a resource that says it is busy or away keeps answering what it
- * has, but gets nothing new. */
-static bool is_draining(const resource_t *resource)
+static void send_presence(router_t *router, const char *type, const char *from, const char *to)
 {
-    return strcmp(resource->info.show, "dnd") == 0 || strcmp(resource->info.show, "xa") == 0;
+    stanza_write_presence(router->scratch, type, from, to);
+    outbox_send_string(router->outbox, router->scratch);
 }
 
-/* Rebuilds the candidates after a presence change, so that placing a
- * request does not filter every resource again. */
-static void refresh_candidates(router_t *router)
+/* The probe first: Prosody cancels a pending subscription that a probe
+ * follows.  Once subscribed, the server sends nothing by itself after a
+ * reconnect, so the probe is what brings the resources back. */
+static void discover_target(router_t *router)
 {
-    size_t n;
-    const cp_resource_t *const *all = resources_all(router->resources, &n);
-    g_ptr_array_set_size(router->candidates, 0);
-    for (size_t i = 0; i < n; i++) {
-        resource_t *resource = (resource_t *)all[i];
-        if (!is_draining(resource) && !resource->unhealthy &&
-            config_resource_allowed(router->resource_filter, resource->info.name))
-            g_ptr_array_add(router->candidates, resource);
-    }
+    send_presence(router, "probe", router->instance_domain, router->target);
+    send_presence(router, "subscribe", router->instance_domain, router->target);
 }
 
-/* Asks the strategy to choose among the candidates (there is at least one)
- * for a request from SENDER.  Returns NULL when it declines or errs. */
-static resource_t *choose_resource(router_t *router, const char *sender, const char *type,
-                                   const char *payload_ns)
-{
-    cp_dispatch_request_t request = {.sender = sender, .type = type, .payload_ns = payload_ns};
-    size_t n = router->candidates->len;
-    const cp_resource_t *const *candidates = (const cp_resource_t *const *)router->candidates->pdata;
-    int chosen = router->dispatch_ops->select(plugin_state(router->dispatch), &request,
-                                              candidates, n);
-    if (chosen >= 0 && (size_t)chosen < n)
-        return (resource_t *)candidates[chosen];
-    if (chosen != CP_EDECLINE)
-        log_error("%s returned %d for %zu candidates", plugin_file(router->dispatch), chosen, n);
-    return NULL;
-}
-
-/* Sends the request BYTES to RESOURCE, from our domain's TOKEN. */
-static void send_to_resource(router_t *router, const char *bytes, size_t length,
-                             const char *token, const resource_t *resource)
-{
-    char to[CP_JID_MAX + 1], translated[CP_JID_MAX + 1];
-    jid_join(to, sizeof to, router->target, resource->info.name);
-    jid_join(translated, sizeof translated, router->instance_domain, token);
-    emit_rewritten(router, bytes, length, translated, to);
-}
+/* ---- Resources that leave -------------------------------------------------- */
 
 typedef struct retry {
     router_t *router;
-    pending_t *entry;
+    request_t *request;
     bool sent;
 } retry_t;
 
 /* The kept request, parsed again: it goes to another resource if the
  * strategy finds one. */
-static void retry_parsed(const wire_stanza_t *request, void *data)
+static void retry_parsed(const wire_stanza_t *kept, void *data)
 {
     retry_t *retry = data;
-    router_t *router = retry->router;
-    pending_t *entry = retry->entry;
-    resource_t *resource = choose_resource(router, entry->sender, "get", request->payload_ns);
-    if (!resource)
-        return;
-    log_info("request %s from %s retried on %s/%s: %s/%s went offline", entry->id,
-             entry->sender, router->target, resource->info.name, router->target,
-             entry->resource->info.name);
-    pending_move(router->pending, entry, resource);
-    entry->retried = true;
-    send_to_resource(router, request->bytes, request->length, entry->token, resource);
-    retry->sent = true;
+    const cp_dispatch_request_t request = {
+        .sender = retry->request->sender, .type = "get", .payload_ns = kept->payload_ns};
+    resource_t *resource = roster_choose(retry->router->roster, &request);
+    if (resource) {
+        inflight_retry(retry->router->inflight, retry->request, resource, kept);
+        retry->sent = true;
+    }
 }
 
-/* Sends ENTRY, a get whose resource is going, to another candidate, once,
+/* Sends REQUEST, a get whose resource is going, to another candidate, once,
  * if enough of its time is left.  Returns false when it cannot. */
-static bool retry_elsewhere(router_t *router, pending_t *entry)
+static bool retry_elsewhere(router_t *router, request_t *request)
 {
-    if (!entry->retry_request || entry->retried || !router->connected ||
-        router->candidates->len == 0 ||
-        entry->deadline - g_get_monotonic_time() < RETRY_MIN_REMAINING_US)
+    if (!request->retry_request || request->retried || !outbox_is_up(router->outbox) ||
+        roster_candidate_count(router->roster) == 0 ||
+        request->deadline - g_get_monotonic_time() < RETRY_MIN_REMAINING_US)
         return false;
-    retry_t retry = {router, entry, false};
-    stream_parse_stanzas(entry->retry_request, strlen(entry->retry_request), retry_parsed, &retry);
+    retry_t retry = {router, request, false};
+    stream_parse_stanzas(request->retry_request, request->retry_length, retry_parsed, &retry);
     return retry.sent;
 }
 
-/* Fails what RESOURCE has in flight (or, with MAY_RETRY, moves the gets it
- * may), tells the dispatch plugin, and forgets the resource. */
+/* RESOURCE leaves: its requests are retried (gets, with MAY_RETRY) or
+ * answered with ERROR, then it is forgotten. */
 static void drop_resource(router_t *router, resource_t *resource, bool may_retry,
-                          const char *type, const char *condition, const char *text)
+                          const stanza_error_t *error)
 {
-    g_ptr_array_remove_fast(router->candidates, resource);
-    while (!g_queue_is_empty(&resource->pending)) {
-        pending_t *entry = resource->pending.head->data;
-        if (!may_retry || !retry_elsewhere(router, entry))
-            fail(router, entry, type, condition, text);
+    roster_set_leaving(router->roster, resource);
+    while (!g_queue_is_empty(&resource->requests)) {
+        request_t *request = resource->requests.head->data;
+        if (!may_retry || !retry_elsewhere(router, request))
+            inflight_end(router->inflight, request, NULL, error);
     }
-    if (CP_HAS_MEMBER(router->dispatch_ops, cp_dispatch_ops_t, resource_offline) &&
-        router->dispatch_ops->resource_offline)
-        router->dispatch_ops->resource_offline(plugin_state(router->dispatch), &resource->info);
-    resources_remove(router->resources, resource);
-    refresh_candidates(router);
+    health_forget(router->health, resource);
+    roster_remove(router->roster, resource);
 }
 
-static void drop_all_resources(router_t *router, const char *type, const char *condition,
-                               const char *text)
+static void drop_all_resources(router_t *router, const stanza_error_t *error)
 {
-    size_t n;
-    const cp_resource_t *const *all;
-    while ((all = resources_all(router->resources, &n)) && n > 0)
-        drop_resource(router, (resource_t *)all[n - 1], false, type, condition, text);
+    GPtrArray *all = roster_list(router->roster);
+    for (guint i = 0; i < all->len; i++)
+        drop_resource(router, all->pdata[i], false, error);
+    g_ptr_array_free(all, TRUE);
 }
 
-/* Returns the text of NAME's child of PRESENCE (may be NULL) as a new
- * string, or NULL. */
-static char *child_text(xmpp_stanza_t *presence, const char *name)
-{
-    xmpp_stanza_t *child = presence ? xmpp_stanza_get_child_by_name(presence, name) : NULL;
-    return child ? xmpp_stanza_get_text(child) : NULL;
-}
+/* ---- IQ requests ------------------------------------------------------------ */
 
-/* PRESENCE is the tree of an available presence, or NULL if it could not
- * be read: then the resource is available with priority 0. */
-static void update_resource(router_t *router, xmpp_stanza_t *presence, const char *name)
+/* Places the request IQ on a resource.  Returns NULL when it is on its way,
+ * or the error to answer it with. */
+static const stanza_error_t *place_request(router_t *router, const wire_stanza_t *iq)
 {
-    char *show_text = child_text(presence, "show");
-    char *priority_text = child_text(presence, "priority");
-    static const char *const shows[] = {"chat", "away", "xa", "dnd", NULL};
-    const char *show = show_text && g_strv_contains(shows, show_text) ? show_text : "";
-    gint64 priority = 0;
-    if (priority_text)
-        g_ascii_string_to_signed(g_strstrip(priority_text), 10, -128, 127, &priority, NULL);
+    if (jid_bare_equal(iq->from, router->target))
+        return &from_target;
+    if (!iq->has_payload)
+        return &no_payload;
+    if (!iq->bytes)
+        return &request_too_large;
+    if (router->stopping)
+        return &stopping;
+    if (router->paused)
+        return &reconnecting;
 
-    resource_t *before = resources_lookup(router->resources, name);
-    bool was_draining = before && is_draining(before);
-    bool added;
-    resource_t *resource = resources_update(router->resources, name, show, (int)priority, &added);
-    if (added) {
-        log_info("resource %s/%s is online", router->target, name);
-        if (!config_resource_allowed(router->resource_filter, name))
-            log_info("resource %s/%s does not match [proxy] resources: it gets no requests",
-                     router->target, name);
-        if (CP_HAS_MEMBER(router->dispatch_ops, cp_dispatch_ops_t, resource_online) &&
-            router->dispatch_ops->resource_online)
-            router->dispatch_ops->resource_online(plugin_state(router->dispatch),
-                                                  &resource->info);
+    int64_t now = g_get_monotonic_time();
+    switch (inflight_admit(router->inflight, iq->from, iq->id, now)) {
+    case INFLIGHT_ADMITTED:
+        break;
+    case INFLIGHT_DUPLICATE:
+        return &duplicate_id;
+    case INFLIGHT_FULL:
+        log_limited(&router->refused_log, CP_LOG_WARNING,
+                    "refused request %s from %s: [limits] in_flight reached", iq->id, iq->from);
+        return &too_many_in_flight;
+    case INFLIGHT_SENDER_FULL:
+        log_limited(&router->refused_log, CP_LOG_WARNING,
+                    "refused request %s from %s: [limits] in_flight_per_sender reached", iq->id,
+                    iq->from);
+        return &too_many_from_sender;
+    case INFLIGHT_RATE:
+        log_limited(&router->refused_log, CP_LOG_WARNING,
+                    "refused request %s from %s: over [limits] rate_per_sender", iq->id,
+                    iq->from);
+        return &over_rate;
     }
-    if (is_draining(resource) != was_draining)
-        log_info("resource %s/%s %s (show: %s)", router->target, name,
-                 was_draining ? "takes requests again" : "is draining: no new requests",
-                 *show ? show : "available");
-    refresh_candidates(router);
-    xmpp_free(router->ctx, show_text);
-    xmpp_free(router->ctx, priority_text);
+
+    const cp_dispatch_request_t request = {
+        .sender = iq->from, .type = iq->type, .payload_ns = iq->payload_ns};
+    resource_t *resource = roster_choose(router->roster, &request);
+    if (!resource) {
+        inflight_withdraw(router->inflight, iq->from);
+        if (roster_count(router->roster) == 0)
+            return &no_resource_online;
+        if (roster_candidate_count(router->roster) == 0)
+            return &no_resource_takes_requests;
+        return &strategy_declined;
+    }
+
+    /* A get may be retried elsewhere once; a set may not be idempotent. */
+    bool keep_for_retry = router->retry_get && strcmp(iq->type, "get") == 0;
+    request_t *started;
+    if (inflight_start(router->inflight, iq, router->jat, resource, keep_for_retry, now,
+                       &started) != INFLIGHT_STARTED)
+        return &unencodable;
+    if (inflight_earliest(router->inflight) == started)
+        notify_deadline(router, started->deadline);
+    return NULL;
 }
 
-static void handle_presence(router_t *router, const wire_stanza_t *presence)
+/* ---- IQ replies ------------------------------------------------------------- */
+
+static void route_reply(router_t *router, const wire_stanza_t *iq)
 {
-    const char *from = presence->from, *type = presence->type;
-    /* Which of our domains it was for: subscriptions are answered from it. */
-    const char *addressed = presence->to && jid_bare_equal(presence->to, router->domain)
-                                ? router->domain
-                                : router->instance_domain;
-    if (!jid_bare_equal(from, router->target)) {
-        log_debug("ignored presence (%s) from %s: not the target", type ? type : "available",
-                  from);
+    const char *from = iq->from, *to = iq->to, *id = iq->id, *type = iq->type;
+    const char *from_resource = jid_resource(from);
+    const char *token = jid_resource(to);
+    if (!jid_bare_equal(from, router->target) || !from_resource) {
+        log_limited(&router->dropped_log, CP_LOG_WARNING,
+                    "dropped IQ %s from %s: only resources of %s may reply", type, from,
+                    router->target);
+        return;
+    }
+    if (!token || !*token || !id) {
+        log_limited(&router->dropped_log, CP_LOG_WARNING,
+                    "dropped IQ %s from %s: addressed to %s, without a token or an id", type,
+                    from, to);
         return;
     }
 
+    request_t *request;
+    switch (inflight_match_reply(router->inflight, token, id, from_resource, &request)) {
+    case INFLIGHT_MATCHED:
+        break;
+    case INFLIGHT_NO_REQUEST:
+        log_limited(&router->dropped_log, CP_LOG_INFO,
+                    "dropped IQ %s id %s from %s: it answers no request in flight (late, "
+                    "repeated, or a forged token)",
+                    type, id, from);
+        return;
+    case INFLIGHT_WRONG_RESOURCE:
+        log_limited(&router->dropped_log, CP_LOG_WARNING,
+                    "dropped IQ %s id %s from %s: the request went to resource %s", type, id,
+                    from, request->resource->info.name);
+        return;
+    case INFLIGHT_TOKEN_REJECTED:
+        log_limited(&router->dropped_log, CP_LOG_WARNING,
+                    "dropped IQ %s id %s from %s: %s rejected its token", type, id, from,
+                    plugin_file(request->jat));
+        return;
+    }
+
+    health_note_answer(request->resource);
+    if (!iq->bytes) {
+        log_warning("reply %s from %s is larger than %d bytes: its sender gets an error", id,
+                    from, WIRE_STANZA_MAX);
+        inflight_end(router->inflight, request, NULL, &reply_too_large);
+        return;
+    }
+    inflight_end(router->inflight, request, iq, NULL);
+}
+
+static void handle_ping_reply(router_t *router, const wire_stanza_t *iq)
+{
+    const char *name = jid_resource(iq->from);
+    resource_t *resource = name && jid_bare_equal(iq->from, router->target)
+                               ? roster_lookup(router->roster, name)
+                               : NULL;
+    if (!resource) {
+        log_debug("ignored ping reply %s from %s: not a resource of the target", iq->id,
+                  iq->from);
+        return;
+    }
+    if (health_note_ping_reply(router->health, resource, iq->id, iq->type))
+        roster_update_candidacy(router->roster, resource);
+}
+
+static void handle_iq(router_t *router, const wire_stanza_t *iq)
+{
+    const char *type = iq->type;
+    bool request = type && (strcmp(type, "get") == 0 || strcmp(type, "set") == 0);
+    bool reply = type && (strcmp(type, "result") == 0 || strcmp(type, "error") == 0);
+
+    switch (classify(router, iq->to)) {
+    case ADDRESS_OURS:
+        break;
+    case ADDRESS_USER:
+        if (request && iq->id)
+            answer_from(router, iq->to, iq, &no_such_user);
+        else
+            log_limited(&router->dropped_log, CP_LOG_INFO,
+                        "dropped IQ %s from %s: addressed to %s, where no user lives",
+                        type ? type : "(no type)", iq->from, iq->to);
+        return;
+    case ADDRESS_OTHER:
+        log_limited(&router->dropped_log, CP_LOG_WARNING,
+                    "dropped IQ from %s: addressed to %s, not to %s", iq->from,
+                    iq->to ? iq->to : "nobody", router->domain);
+        return;
+    }
+
+    if (reply && iq->id && !jid_resource(iq->to) &&
+        g_str_has_prefix(iq->id, HEALTH_PING_ID_PREFIX)) {
+        handle_ping_reply(router, iq);
+    } else if (reply) {
+        route_reply(router, iq);
+    } else if (!request) {
+        answer(router, iq, &bad_type);
+    } else if (!iq->id) {
+        answer(router, iq, &no_id);
+    } else {
+        const stanza_error_t *refusal = place_request(router, iq);
+        if (refusal)
+            answer(router, iq, refusal);
+    }
+}
+
+/* ---- Messages --------------------------------------------------------------- */
+
+static void handle_message(router_t *router, const wire_stanza_t *message)
+{
+    if (message->type && strcmp(message->type, "error") == 0)
+        return; /* never answer an error, or two entities can loop */
+    answer(router, message, &messages_not_handled);
+}
+
+/* ---- Presence --------------------------------------------------------------- */
+
+/* Something made the target's presence unknown: ask again after a while. */
+static void schedule_rediscovery(router_t *router)
+{
+    if (router->rediscover_at >= 0)
+        return;
+    router->rediscover_at = g_get_monotonic_time() + router->rediscover_delay;
+    notify_deadline(router, router->rediscover_at);
+}
+
+static void rediscover(router_t *router, int64_t now)
+{
+    log_info("asking %s for its presence again", router->target);
+    discover_target(router);
+    router->rediscover_delay = MIN(router->rediscover_delay * 2, router->rediscover_max_us);
+    router->rediscover_at = now + router->rediscover_delay;
+}
+
+static void cancel_rediscovery(router_t *router)
+{
+    router->rediscover_at = -1;
+    router->rediscover_delay = REDISCOVER_FIRST_US;
+}
+
+static void handle_target_presence(router_t *router, const wire_stanza_t *presence,
+                                   const char *addressed)
+{
+    const char *from = presence->from, *type = presence->type;
     const char *name = jid_resource(from);
     if (!type || strcmp(type, "available") == 0) {
         if (name && *name) {
-            /* Only show and priority are read: presence is rare enough to
-             * be parsed into a tree. */
-            xmpp_stanza_t *tree = wire_stanza_tree(router->ctx, presence);
-            update_resource(router, tree, name);
-            if (tree)
-                xmpp_stanza_release(tree);
+            cancel_rediscovery(router);
+            roster_presence_available(router->roster, name, presence);
         }
-    } else if (strcmp(type, "unavailable") == 0) {
-        resource_t *resource = name ? resources_lookup(router->resources, name) : NULL;
+    } else if (strcmp(type, "unavailable") == 0 || strcmp(type, "error") == 0) {
+        resource_t *resource = name ? roster_lookup(router->roster, name) : NULL;
         if (resource) {
-            log_info("resource %s is offline", from);
-            drop_resource(router, resource, true, "cancel", "service-unavailable",
-                          "the resource handling this request went offline");
+            log_info("resource %s is offline%s", from,
+                     strcmp(type, "error") == 0 ? " (its presence failed)" : "");
+            drop_resource(router, resource, true, &resource_went_offline);
+        } else if (!name && strcmp(type, "error") == 0) {
+            /* Our probe or subscription bounced: that says nothing of the
+             * resources online, but we must ask again. */
+            log_warning("presence error from %s: asking again later", from);
+            schedule_rediscovery(router);
         }
-    } else if (strcmp(type, "error") == 0) {
-        log_warning("presence error from %s: forgetting all of its resources", from);
-        drop_all_resources(router, "cancel", "service-unavailable",
-                           "the service's presence failed");
     } else if (strcmp(type, "subscribe") == 0) {
         send_presence(router, "subscribed", addressed, router->target);
     } else if (strcmp(type, "probe") == 0) {
@@ -376,279 +443,38 @@ static void handle_presence(router_t *router, const wire_stanza_t *presence)
     } else if (strcmp(type, "subscribed") == 0) {
         log_info("%s accepted our subscription", router->target);
     } else if (strcmp(type, "unsubscribed") == 0 || strcmp(type, "unsubscribe") == 0) {
-        log_warning("%s ended our subscription (%s): no requests can be placed until it "
-                    "subscribes us again",
+        log_warning("%s ended our subscription (%s): asking it to subscribe us again",
                     router->target, type);
+        schedule_rediscovery(router);
     }
 }
 
-/* ---- Health --------------------------------------------------------------
- * A resource that stays online but stops answering would swallow every
- * request sent to it until its timeout.  After unhealthy_after timeouts in a
- * row it is benched: no new requests, and a XEP-0199 ping from the component
- * every request_timeout until it answers one. */
-
-static void send_ping(router_t *router, resource_t *resource)
+static void handle_presence(router_t *router, const wire_stanza_t *presence)
 {
-    g_free(resource->ping_id);
-    resource->ping_id = g_strdup_printf(PING_ID_PREFIX "%u", ++router->ping_serial);
-    resource->ping_due = g_get_monotonic_time() + (int64_t)router->request_timeout * G_USEC_PER_SEC;
-
-    char to[CP_JID_MAX + 1];
-    jid_join(to, sizeof to, router->target, resource->info.name);
-    xmpp_stanza_t *iq = new_element(router->ctx, "iq", NULL);
-    xmpp_stanza_set_type(iq, "get");
-    xmpp_stanza_set_id(iq, resource->ping_id);
-    xmpp_stanza_set_from(iq, router->instance_domain);
-    xmpp_stanza_set_to(iq, to);
-    xmpp_stanza_add_child_ex(iq, new_element(router->ctx, "ping", PING_NS), 0);
-    emit(router, iq);
-    xmpp_stanza_release(iq);
-    notify_deadline(router, resource->ping_due);
-}
-
-static void note_timeout(router_t *router, resource_t *resource)
-{
-    resource->consecutive_timeouts++;
-    if (router->unhealthy_after == 0 || resource->unhealthy ||
-        resource->consecutive_timeouts < (unsigned)router->unhealthy_after)
-        return;
-    log_warning("resource %s/%s timed out %u times in a row: no new requests until it answers "
-                "a ping",
-                router->target, resource->info.name, resource->consecutive_timeouts);
-    resource->unhealthy = true;
-    refresh_candidates(router);
-    send_ping(router, resource);
-}
-
-static void handle_ping_reply(router_t *router, const char *from, const char *id,
-                              const char *type)
-{
-    const char *name = jid_resource(from);
-    resource_t *resource = name && jid_bare_equal(from, router->target)
-                               ? resources_lookup(router->resources, name)
-                               : NULL;
-    if (!resource || !resource->ping_id || strcmp(resource->ping_id, id) != 0) {
-        log_debug("ignored ping reply %s from %s: no such ping outstanding", id, from);
+    if (!jid_bare_equal(presence->from, router->target)) {
+        log_debug("ignored presence (%s) from %s: not the target",
+                  presence->type ? presence->type : "available", presence->from);
         return;
     }
-    if (strcmp(type, "result") != 0) {
-        log_info("resource %s answered its ping with an error: still benched", from);
+    if (!outbox_is_up(router->outbox)) {
+        /* The stream is closing: what it says of the resources is about to
+         * be out of date, and the next stream probes again. */
+        log_debug("ignored presence from %s: the stream is closing", presence->from);
         return;
     }
-    g_clear_pointer(&resource->ping_id, g_free);
-    resource->unhealthy = false;
-    resource->consecutive_timeouts = 0;
-    refresh_candidates(router);
-    log_info("resource %s answered a ping: it takes requests again", from);
-}
-
-/* Pings again the benched resources whose last ping went unanswered. */
-static void ping_benched(router_t *router, int64_t now)
-{
-    size_t n;
-    const cp_resource_t *const *all = resources_all(router->resources, &n);
-    for (size_t i = 0; i < n; i++) {
-        resource_t *resource = (resource_t *)all[i];
-        if (resource->unhealthy && resource->ping_due <= now && router->connected)
-            send_ping(router, resource);
-    }
-}
-
-/* ---- IQ ------------------------------------------------------------------ */
-
-/* Chooses a resource, encodes the sender and sends IQ on its way.  Returns
- * false after answering the sender with an error. */
-static bool place_request(router_t *router, const wire_stanza_t *iq)
-{
-    const char *from = iq->from, *id = iq->id, *type = iq->type;
-    if (router->candidates->len == 0) {
-        send_error(router, "iq", from, id, "cancel", "service-unavailable",
-                   resources_count(router->resources) == 0
-                       ? "no resource of the service is online"
-                       : "no resource of the service takes requests now");
-        return false;
-    }
-    resource_t *resource = choose_resource(router, from, type, iq->payload_ns);
-    if (!resource) {
-        send_error(router, "iq", from, id, "cancel", "service-unavailable",
-                   "no resource of the service can take this request");
-        return false;
-    }
-
-    char token[CP_TOKEN_MAX + 1];
-    int64_t expires = g_get_real_time() / G_USEC_PER_SEC + router->request_timeout +
-                      TOKEN_GRACE_SECONDS;
-    int status = router->jat_ops->encode(plugin_state(router->jat), from, expires, token,
-                                         sizeof token);
-    size_t token_length = status == CP_OK ? strnlen(token, sizeof token) : 0;
-    if (token_length == 0 || token_length > CP_TOKEN_MAX) {
-        if (status == CP_OK) { /* encoded, but unusable: let it go like any other */
-            token[CP_TOKEN_MAX] = '\0';
-            forget_token(router->jat, token);
-        }
-        log_warning("%s cannot encode %s (status %d)", plugin_file(router->jat), from, status);
-        send_error(router, "iq", from, id, "cancel", "internal-server-error",
-                   "the sender's address cannot be translated");
-        return false;
-    }
-
-    int64_t now = g_get_monotonic_time();
-    int64_t deadline = now + (int64_t)router->request_timeout * G_USEC_PER_SEC;
-    /* A get may be retried elsewhere once; a set may not be idempotent. */
-    bool keep_for_retry = router->retry_get && strcmp(type, "get") == 0;
-    pending_t *entry = pending_add(router->pending, token, id, from,
-                                   keep_for_retry ? iq->bytes : NULL, iq->length, resource, now,
-                                   deadline);
-    if (!entry) {
-        forget_token(router->jat, token);
-        send_error(router, "iq", from, id, "modify", "bad-request",
-                   "a request with this id is already in flight");
-        return false;
-    }
-    entry->jat = plugin_ref(router->jat);
-
-    log_debug("request %s from %s -> %s/%s as %s/%s", id, from, router->target,
-              resource->info.name, router->instance_domain, token);
-    send_to_resource(router, iq->bytes, iq->length, token, resource);
-    if (pending_earliest(router->pending) == entry)
-        notify_deadline(router, entry->deadline);
-    return true;
-}
-
-static void forward_request(router_t *router, const wire_stanza_t *iq)
-{
-    const char *from = iq->from, *id = iq->id;
-    if (!iq->has_payload) {
-        send_error(router, "iq", from, id, "modify", "bad-request",
-                   "an IQ request must carry a payload element");
-        return;
-    }
-    if (!iq->bytes) {
-        send_error(router, "iq", from, id, "modify", "not-acceptable",
-                   "the request is larger than client-proxy forwards");
-        return;
-    }
-    if (router->paused) {
-        send_error(router, "iq", from, id, "wait", "service-unavailable",
-                   "client-proxy is reconnecting for a new configuration; retry shortly");
-        return;
-    }
-
-    switch (overload_admit(router->overload, from, g_get_monotonic_time())) {
-    case OVERLOAD_ADMITTED:
-        break;
-    case OVERLOAD_FULL:
-        send_error(router, "iq", from, id, "wait", "resource-constraint",
-                   "too many requests in flight; retry later");
-        return;
-    case OVERLOAD_SENDER_FULL:
-        send_error(router, "iq", from, id, "wait", "resource-constraint",
-                   "too many of your requests in flight; retry later");
-        return;
-    case OVERLOAD_RATE:
-        send_error(router, "iq", from, id, "wait", "policy-violation",
-                   "too many requests per second; retry later");
-        return;
-    }
-    if (!place_request(router, iq))
-        overload_release(router->overload, from);
-}
-
-static void route_reply(router_t *router, const wire_stanza_t *iq)
-{
-    const char *from = iq->from, *to = iq->to, *id = iq->id, *type = iq->type;
-    const char *token = jid_resource(to);
-    if (!jid_bare_equal(from, router->target) || !jid_resource(from)) {
-        log_warning("dropped IQ %s from %s: only resources of %s may reply", type, from,
-                    router->target);
-        return;
-    }
-    if (!token || !*token || !id) {
-        log_warning("dropped IQ %s from %s: addressed to %s, without a token or an id", type,
-                    from, to);
-        return;
-    }
-
-    /* The token and id must name a request in flight: a forged or altered
-     * token names none.  Its own encoding then checks the token, which a
-     * reload may have replaced for new requests since. */
-    pending_t *entry = pending_lookup(router->pending, token, id);
-    if (!entry) {
-        log_info("dropped IQ %s id %s from %s: it answers no request in flight (late, "
-                 "repeated, or a forged token)",
-                 type, id, from);
-        return;
-    }
-    if (strcmp(jid_resource(from), entry->resource->info.name) != 0) {
-        log_warning("dropped IQ %s id %s from %s: the request went to resource %s", type, id,
-                    from, entry->resource->info.name);
-        return;
-    }
-    const cp_jat_ops_t *jat_ops = plugin_ops(entry->jat);
-    char sender[CP_JID_MAX + 1];
-    int status = jat_ops->decode(plugin_state(entry->jat), token, sender, sizeof sender);
-    if (status != CP_OK || strcmp(sender, entry->sender) != 0) {
-        log_warning("dropped IQ %s id %s from %s: %s rejected its token (status %d)", type, id,
-                    from, plugin_file(entry->jat), status);
-        return;
-    }
-
-    entry->resource->consecutive_timeouts = 0;
-    if (!iq->bytes) {
-        log_warning("reply %s from %s is larger than %d bytes: its sender gets an error", id,
-                    from, WIRE_STANZA_MAX);
-        fail(router, entry, "cancel", "not-acceptable",
-             "the service's reply is larger than client-proxy relays");
-        return;
-    }
-    log_debug("reply %s from %s -> %s", id, from, entry->sender);
-    emit_rewritten(router, iq->bytes, iq->length, router->domain, entry->sender);
-    finish(router, entry, strcmp(type, "error") == 0, g_get_monotonic_time() - entry->sent_at);
-}
-
-static void handle_iq(router_t *router, const wire_stanza_t *iq)
-{
-    const char *from = iq->from, *to = iq->to, *id = iq->id, *type = iq->type;
-    if (!to || !(jid_bare_equal(to, router->domain) || jid_bare_equal(to, router->instance_domain))) {
-        log_warning("dropped IQ from %s: addressed to %s, not to %s", from, to ? to : "nobody",
-                    router->domain);
-        return;
-    }
-
-    bool request = type && (strcmp(type, "get") == 0 || strcmp(type, "set") == 0);
-    bool reply = type && (strcmp(type, "result") == 0 || strcmp(type, "error") == 0);
-    if (reply && id && !jid_resource(to) && g_str_has_prefix(id, PING_ID_PREFIX)) {
-        handle_ping_reply(router, from, id, type);
-    } else if (reply) {
-        route_reply(router, iq);
-    } else if (!request) {
-        send_error(router, "iq", from, id, "modify", "bad-request",
-                   "an IQ's type must be get, set, result or error");
-    } else if (!id) {
-        send_error(router, "iq", from, NULL, "modify", "bad-request", "an IQ must have an id");
-    } else if (jid_bare_equal(from, router->target)) {
-        send_error(router, "iq", from, id, "cancel", "feature-not-implemented",
-                   "the service's own requests are not handled");
-    } else {
-        forward_request(router, iq);
-    }
-}
-
-static void handle_message(router_t *router, const wire_stanza_t *message)
-{
-    if (message->type && strcmp(message->type, "error") == 0)
-        return; /* never answer an error, or two entities can loop */
-    send_error(router, "message", message->from, message->id, "cancel",
-               "feature-not-implemented", "messages are not handled");
+    /* Which of our domains it was for: subscriptions are answered from it. */
+    const char *addressed = presence->to && jid_bare_equal(presence->to, router->domain)
+                                ? router->domain
+                                : router->instance_domain;
+    handle_target_presence(router, presence, addressed);
 }
 
 void router_handle(router_t *router, const wire_stanza_t *stanza)
 {
     const char *name = stanza->name;
-    const char *from = stanza->from;
-    if (!from || !*from) {
-        log_warning("dropped <%s/> without a sender", name);
+    if (!stanza->from || !*stanza->from) {
+        log_limited(&router->dropped_log, CP_LOG_WARNING, "dropped <%s/> without a sender",
+                    name);
         return;
     }
     if (strcmp(name, "iq") == 0)
@@ -658,34 +484,39 @@ void router_handle(router_t *router, const wire_stanza_t *stanza)
     else if (strcmp(name, "message") == 0)
         handle_message(router, stanza);
     else
-        log_debug("ignored <%s/> from %s", name, from);
+        log_debug("ignored <%s/> from %s", name, stanza->from);
 }
 
-/* ---- Life cycle ---------------------------------------------------------- */
+/* ---- Life cycle ------------------------------------------------------------- */
 
-router_t *router_new(xmpp_ctx_t *ctx, const config_t *config, plugin_t *dispatch, plugin_t *jat,
+static void take_settings(router_t *router, const config_t *config, plugin_t *jat)
+{
+    g_free(router->domain);
+    router->domain = g_strdup(config->domain);
+    g_free(router->instance_domain);
+    router->instance_domain = g_strdup(config->instance_domain);
+    g_free(router->target);
+    router->target = g_strdup(config->target);
+    router->retry_get = config->retry_get;
+    router->rediscover_max_us = (int64_t)config->reconnect_max * G_USEC_PER_SEC;
+    plugin_t *old_jat = router->jat;
+    router->jat = plugin_ref(jat);
+    plugin_unref(old_jat); /* requests in flight hold their own references */
+}
+
+router_t *router_new(const config_t *config, plugin_t *dispatch, plugin_t *jat,
                      const router_callbacks_t *callbacks)
 {
     router_t *router = g_new0(router_t, 1);
-    router->ctx = ctx;
-    router->domain = g_strdup(config->domain);
-    router->instance_domain = g_strdup(config->instance_domain);
-    router->target = g_strdup(config->target);
-    router->request_timeout = config->request_timeout;
-    router->resource_filter = g_strdupv(config->resources);
-    router->retry_get = config->retry_get;
-    router->unhealthy_after = config->unhealthy_after;
-    router->overload = overload_new(config);
-    router->dispatch = plugin_ref(dispatch);
-    router->dispatch_ops = plugin_ops(dispatch);
-    router->jat = plugin_ref(jat);
-    router->jat_ops = plugin_ops(jat);
-    router->callbacks = *callbacks;
-    router->resources = resources_new();
-    router->candidates = g_ptr_array_new();
-    router->pending = pending_new();
-    router->held = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
-    router->scratch = g_string_sized_new(1024);
+    take_settings(router, config, jat);
+    router->deadline_changed = callbacks->deadline_changed;
+    router->userdata = callbacks->userdata;
+    router->outbox = outbox_new(callbacks->send, callbacks->userdata);
+    router->roster = roster_new(config, dispatch);
+    router->health = health_new(config, router->outbox);
+    router->inflight = inflight_new(config, router->outbox);
+    router->scratch = g_string_sized_new(512);
+    cancel_rediscovery(router);
     return router;
 }
 
@@ -693,18 +524,16 @@ void router_free(router_t *router)
 {
     if (!router)
         return;
-    /* Whatever is still in flight is abandoned: answers are held, not sent. */
-    router->connected = false;
-    drop_all_resources(router, "cancel", "service-unavailable", "client-proxy stopped");
-    g_ptr_array_free(router->held, TRUE);
+    /* Whatever is still in flight is abandoned: its answers are held, and
+     * outbox_free() says how many could not be sent. */
+    outbox_down(router->outbox, NULL, 0);
+    drop_all_resources(router, &stopping);
+    inflight_free(router->inflight);
+    health_free(router->health);
+    roster_free(router->roster);
+    outbox_free(router->outbox);
+    plugin_unref(router->jat);
     g_string_free(router->scratch, TRUE);
-    plugin_unload(router->dispatch);
-    plugin_unload(router->jat);
-    pending_free(router->pending);
-    overload_free(router->overload);
-    g_ptr_array_free(router->candidates, TRUE);
-    resources_free(router->resources);
-    g_strfreev(router->resource_filter);
     g_free(router->domain);
     g_free(router->instance_domain);
     g_free(router->target);
@@ -712,32 +541,16 @@ void router_free(router_t *router)
 }
 
 void router_reconfigure(router_t *router, const config_t *config, plugin_t *dispatch,
-                       plugin_t *jat)
+                        plugin_t *jat)
 {
-    plugin_t *old_dispatch = router->dispatch, *old_jat = router->jat;
-    router->dispatch = plugin_ref(dispatch);
-    router->dispatch_ops = plugin_ops(dispatch);
-    router->jat = plugin_ref(jat);
-    router->jat_ops = plugin_ops(jat);
-    router->request_timeout = config->request_timeout;
-    g_strfreev(router->resource_filter);
-    router->resource_filter = g_strdupv(config->resources);
-    router->retry_get = config->retry_get;
-    router->unhealthy_after = config->unhealthy_after;
-    overload_reconfigure(router->overload, config);
-
-    /* The new strategy learns the resources that are online already. */
-    size_t n;
-    const cp_resource_t *const *all = resources_all(router->resources, &n);
-    if (CP_HAS_MEMBER(router->dispatch_ops, cp_dispatch_ops_t, resource_online) &&
-        router->dispatch_ops->resource_online)
-        for (size_t i = 0; i < n; i++)
-            router->dispatch_ops->resource_online(plugin_state(dispatch), all[i]);
-    refresh_candidates(router);
-
-    /* Requests in flight hold their own references to the old encoding. */
-    plugin_unload(old_dispatch);
-    plugin_unload(old_jat);
+    g_assert(!outbox_is_up(router->outbox) ||
+             (g_ascii_strcasecmp(router->target, config->target) == 0 &&
+              strcmp(router->domain, config->domain) == 0 &&
+              strcmp(router->instance_domain, config->instance_domain) == 0));
+    take_settings(router, config, jat);
+    roster_reconfigure(router->roster, config, dispatch);
+    health_reconfigure(router->health, config);
+    inflight_reconfigure(router->inflight, config);
 }
 
 void router_pause(router_t *router, bool paused)
@@ -747,68 +560,63 @@ void router_pause(router_t *router, bool paused)
 
 void router_connected(router_t *router)
 {
-    router->connected = true;
-    for (guint i = 0; i < router->held->len; i++) {
-        gsize length;
-        const char *bytes = g_bytes_get_data(router->held->pdata[i], &length);
-        router->callbacks.send(bytes, length, router->callbacks.userdata);
-    }
-    g_ptr_array_set_size(router->held, 0);
-
-    /* The probe first: Prosody cancels a pending subscription that a probe
-     * follows.  Once subscribed, the server sends nothing by itself after a
-     * reconnect, so the probe is what brings the resources back. */
-    send_presence(router, "probe", router->instance_domain, router->target);
-    send_presence(router, "subscribe", router->instance_domain, router->target);
+    outbox_up(router->outbox);
+    cancel_rediscovery(router);
+    discover_target(router);
     send_presence(router, NULL, router->instance_domain, router->target);
 }
 
-void router_disconnected(router_t *router)
+void router_disconnected(router_t *router, const char *unsent, size_t length)
 {
-    router->connected = false;
-    drop_all_resources(router, "wait", "remote-server-timeout",
-                       "the connection to the server was lost");
+    outbox_down(router->outbox, unsent, length);
+    cancel_rediscovery(router);
+    drop_all_resources(router, &stream_lost);
 }
 
 void router_shutdown(router_t *router)
 {
-    drop_all_resources(router, "cancel", "service-unavailable", "client-proxy is shutting down");
+    router->stopping = true;
+    drop_all_resources(router, &stopping);
     send_presence(router, "unavailable", router->instance_domain, router->target);
 }
 
 void router_expire(router_t *router, int64_t now)
 {
-    pending_t *entry;
-    while ((entry = pending_earliest(router->pending)) && entry->deadline <= now) {
-        resource_t *resource = entry->resource;
-        log_info("request %s from %s timed out on %s/%s", entry->id, entry->sender,
+    request_t *request;
+    while ((request = inflight_earliest(router->inflight)) && request->deadline <= now) {
+        resource_t *resource = request->resource;
+        log_info("request %s from %s timed out on %s/%s", request->id, request->sender,
                  router->target, resource->info.name);
-        fail(router, entry, "wait", "remote-server-timeout", "the service did not answer in time");
-        note_timeout(router, resource);
+        inflight_end(router->inflight, request, NULL, &timed_out);
+        if (health_note_timeout(router->health, resource)) {
+            roster_update_candidacy(router->roster, resource);
+            notify_deadline(router, health_next_due(router->health));
+        }
     }
-    ping_benched(router, now);
+    health_ping_due(router->health, now);
+    if (router->rediscover_at >= 0 && router->rediscover_at <= now)
+        rediscover(router, now);
+}
+
+static int64_t earlier(int64_t a, int64_t b)
+{
+    return a < 0 ? b : b < 0 ? a : MIN(a, b);
 }
 
 int64_t router_next_deadline(router_t *router)
 {
-    pending_t *earliest = pending_earliest(router->pending);
+    request_t *earliest = inflight_earliest(router->inflight);
     int64_t next = earliest ? earliest->deadline : -1;
-    size_t n;
-    const cp_resource_t *const *all = resources_all(router->resources, &n);
-    for (size_t i = 0; i < n; i++) {
-        const resource_t *resource = (const resource_t *)all[i];
-        if (resource->unhealthy && (next < 0 || resource->ping_due < next))
-            next = resource->ping_due;
-    }
-    return next;
+    next = earlier(next, health_next_due(router->health));
+    return earlier(next, router->rediscover_at);
 }
 
 size_t router_pending_count(const router_t *router)
 {
-    return pending_count(router->pending);
+    return inflight_count(router->inflight);
 }
 
 size_t router_resource_count(const router_t *router)
 {
-    return resources_count(router->resources);
+    return roster_count(router->roster);
 }

@@ -1,48 +1,48 @@
-/* Routes stanzas between senders and the implementing client's resources.
- *
- * The router is the one place that decides what happens to a stanza.  It
- * knows nothing of sockets: everything it sends goes through the send
- * function given at creation (the seam unit tests replace), and time comes
- * in through router_expire(). */
+/* The router decides what happens to each stanza that arrives on the
+ * component stream: the table in the README's "What the sender gets", and
+ * nothing else.  What it decides is carried out by the modules it owns:
+ *   roster.c    the target's resources, and which may take a request
+ *   inflight.c  requests from admission to their one reply
+ *   health.c    benching resources that stop answering, and pinging them
+ *   outbox.c    the send seam, and what is held while the stream is down
+ * It knows nothing of sockets, and time comes in through router_expire(). */
 #ifndef CP_CORE_ROUTER_H
 #define CP_CORE_ROUTER_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <strophe.h>
-
 #include "config.h"
+#include "outbox.h"
 #include "plugin-loader.h"
 #include "wire.h"
-
-/* Sends LENGTH bytes of BYTES: one whole stanza, borrowed for the call. */
-typedef void (*router_send_fn)(const char *bytes, size_t length, void *userdata);
 
 /* Called when the earliest deadline may have moved earlier: the caller
  * arranges for router_expire() to run by then.  DEADLINE is monotonic µs. */
 typedef void (*router_deadline_fn)(int64_t deadline, void *userdata);
 
 typedef struct router_callbacks {
-    router_send_fn send;
+    outbox_send_fn send;                 /* the send seam: whole stanzas */
     router_deadline_fn deadline_changed; /* may be NULL: the caller polls */
     void *userdata;
 } router_callbacks_t;
 
 typedef struct router router_t;
 
-/* Creates a router for CONFIG's domain, target and timeout.  CTX, for the
- * stanzas the router builds and reads in depth, is borrowed and must
- * outlive the router; the router takes its own references
- * on DISPATCH and JAT; CONFIG is only read during the call. */
-router_t *router_new(xmpp_ctx_t *ctx, const config_t *config, plugin_t *dispatch, plugin_t *jat,
+/* Creates a router for CONFIG (read during the call only), choosing
+ * resources with DISPATCH and encoding senders with JAT: the router takes
+ * its own references.  It starts disconnected: what it sends is held until
+ * router_connected(). */
+router_t *router_new(const config_t *config, plugin_t *dispatch, plugin_t *jat,
                      const router_callbacks_t *callbacks);
 
 /* Applies a reloaded configuration to new requests: the strategy, the
- * encoding, request_timeout and the resource filter.  Requests in flight
- * keep their deadline and the encoding that made their token, until they
- * end.  The domain and target must be unchanged (see proxy.c).  References
- * as for router_new(). */
+ * encoding, the limits and timeouts, the resource filter.  Requests in
+ * flight keep their deadline and the encoding that made their token, until
+ * they end.  A new [component] domain, instance_domain or target may be
+ * given only while the stream is down (proxy.c reconnects for it): what was
+ * held for the old stream is still sent on the new one.  References as for
+ * router_new(). */
 void router_reconfigure(router_t *router, const config_t *config, plugin_t *dispatch,
                         plugin_t *jat);
 
@@ -50,28 +50,33 @@ void router_reconfigure(router_t *router, const config_t *config, plugin_t *disp
  * and requests in flight go on: proxy.c drains them before a new stream. */
 void router_pause(router_t *router, bool paused);
 
-/* Frees the router.  Call router_shutdown() first to answer what is pending. */
+/* Frees the router.  Call router_shutdown() first to answer what is in
+ * flight; what could not be sent is logged. */
 void router_free(router_t *router);
 
 /* Handles one stanza received on the component stream (borrowed). */
 void router_handle(router_t *router, const wire_stanza_t *stanza);
 
-/* The stream is up: probe and subscribe to the target, and send what was
- * held back while the stream was down. */
+/* The stream is up: send what was held, probe and subscribe to the target. */
 void router_connected(router_t *router);
 
-/* The stream went down: the resources are forgotten, and every request in
- * flight is answered with wait/remote-server-timeout once it is back. */
-void router_disconnected(router_t *router);
+/* The stream is down (or closing: nothing more can be written on it).
+ * UNSENT (LENGTH bytes, borrowed, may be NULL) are whole stanzas the stream
+ * took but never wrote: they are held and sent first once it is back.  The
+ * resources are forgotten, and every request in flight is answered with
+ * wait/remote-server-timeout once the stream is back. */
+void router_disconnected(router_t *router, const char *unsent, size_t length);
 
-/* Answers every request in flight with an error and says goodbye to the
- * target (unavailable presence).  Call while still connected. */
+/* Client-proxy stops: every request in flight is answered with
+ * cancel/service-unavailable, so is every new one from now on, and the
+ * target is told goodbye (unavailable presence).  Call while connected. */
 void router_shutdown(router_t *router);
 
-/* Answers the requests whose deadline is at or before NOW (monotonic µs). */
+/* Answers the requests whose deadline is at or before NOW (monotonic µs),
+ * and does what else is due: pings, probes. */
 void router_expire(router_t *router, int64_t now);
 
-/* The earliest deadline among pending requests (monotonic µs), or -1. */
+/* When router_expire() next has something to do (monotonic µs), or -1. */
 int64_t router_next_deadline(router_t *router);
 
 size_t router_pending_count(const router_t *router);

@@ -1,3 +1,4 @@
+/* Stanzas as bytes: see wire.h. */
 #include "wire.h"
 
 #include <string.h>
@@ -93,12 +94,4 @@ void wire_append_escaped(GString *out, const char *text)
         run = p + 1;
     }
     g_string_append(out, run);
-}
-
-xmpp_stanza_t *wire_stanza_tree(xmpp_ctx_t *ctx, const wire_stanza_t *stanza)
-{
-    if (!stanza->bytes)
-        return NULL;
-    g_autofree char *text = g_strndup(stanza->bytes, stanza->length);
-    return xmpp_stanza_new_from_string(ctx, text);
 }

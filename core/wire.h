@@ -2,10 +2,10 @@
  * once by the stream parser, and the stanza's exact bytes.
  *
  * The router forwards a request or a reply by rewriting its start tag and
- * copying the rest of its bytes.  Building a libstrophe tree for it and
- * serialising that tree again cost more than all of client-proxy's own code
+ * copying the rest of its bytes.  Building a tree for it and serialising
+ * that tree again cost more than all of client-proxy's own code
  * (bench/README.md); only the rare stanzas read in depth (presence) become
- * trees, with wire_stanza_tree(). */
+ * trees, with stanza_parse() (stanza.h). */
 #ifndef CP_CORE_WIRE_H
 #define CP_CORE_WIRE_H
 
@@ -13,7 +13,6 @@
 #include <stddef.h>
 
 #include <glib.h>
-#include <strophe.h>
 
 #define XMPP_NS_COMPONENT_ACCEPT "jabber:component:accept"
 
@@ -47,9 +46,5 @@ void wire_rewrite(GString *out, const char *bytes, size_t length, const char *fr
 
 /* Appends TEXT to OUT, escaped for an attribute value or character data. */
 void wire_append_escaped(GString *out, const char *text);
-
-/* Parses STANZA's bytes into a libstrophe tree (the caller releases it), for
- * reading beyond its attributes.  Returns NULL when it has no bytes. */
-xmpp_stanza_t *wire_stanza_tree(xmpp_ctx_t *ctx, const wire_stanza_t *stanza);
 
 #endif

@@ -113,8 +113,8 @@ static void check_loaded(config_t *config)
     GError *error = NULL;
     plugin_t *plugin = plugin_load(config, CP_PLUGIN_DISPATCH, "random", &error);
     if (plugin) {
-        FUZZ_CHECK(plugin_ops(plugin) != NULL, "a plugin without ops");
-        plugin_unload(plugin);
+        FUZZ_CHECK(plugin_file(plugin) != NULL, "a plugin without a file name");
+        plugin_unref(plugin);
     } else {
         FUZZ_CHECK(error && error->message && *error->message, "plugin_load failed silently");
         FUZZ_CHECK(error->domain == PLUGIN_ERROR && error->code == PLUGIN_ERROR_INIT,

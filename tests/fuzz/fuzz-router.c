@@ -24,7 +24,8 @@
  *
  * Invariants (a failure aborts, which libFuzzer reports as a crash):
  *   - every stanza sent is from the domain, or from domain/TOKEN for a
- *     token the encoding issued and has not been told to forget;
+ *     token the encoding issued and has not been told to forget, or (an
+ *     IQ error) from the user at the domain that a request was sent to;
  *   - every stanza sent has a non-empty `to`;
  *   - an IQ get/set is sent only to TARGET/RESOURCE, for the resource that
  *     the strategy chose during that same call, and which is online; or,
@@ -32,7 +33,9 @@
  *   - presence is sent only to the target (bare or full);
  *   - an IQ result/error goes only to someone owed an answer: every IQ that
  *     is addressed to the domain with a sender and is not itself a result
- *     or error is owed exactly one, every message (not an error) one error.
+ *     or error is owed exactly one, and so is every get or set with an id
+ *     addressed to a user at the domain; every message (not an error) one
+ *     error.
  *     Never two.  After router_shutdown(), none is still owed;
  *   - the strategy sees only online, non-draining candidates, n >= 1, and
  *     resource_online()/resource_offline() pair up;
@@ -50,6 +53,7 @@
 #include <strophe.h>
 
 #include "config.h"
+#include "fake-plugins.h"
 #include "fuzz-common.h"
 #include "log.h"
 #include "plugin-loader.h"
@@ -58,164 +62,6 @@
 
 #define DOMAIN "proxy.example.org"
 #define TARGET "service@example.org"
-
-/* ---- Fake plugins: each instance keeps its own books ------------------- */
-
-typedef struct dispatch_fake {
-    GHashTable *online; /* const cp_resource_t * -> owned name */
-} dispatch_fake_t;
-
-typedef struct jat_fake {
-    GHashTable *live; /* token -> sender JID, both owned: issued, not forgotten */
-} jat_fake_t;
-
-/* What the test steers and what it saw during one router call. */
-static struct {
-    bool decline;
-    unsigned pick;
-    bool fail_encode;
-    unsigned next_token;
-    char *chosen;                 /* name select() returned during this call */
-    dispatch_fake_t *dispatch;    /* the current strategy instance */
-    GPtrArray *jat_instances;     /* every jat_fake_t alive */
-} world;
-
-static void free_chosen(void)
-{
-    g_free(world.chosen);
-    world.chosen = NULL;
-}
-
-static int dispatch_init(const cp_host_api_t *api, cp_host_t *host, void **state)
-{
-    (void)api;
-    (void)host;
-    dispatch_fake_t *fake = g_new0(dispatch_fake_t, 1);
-    fake->online = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
-    *state = fake;
-    return CP_OK;
-}
-
-static void dispatch_fini(void *state)
-{
-    dispatch_fake_t *fake = state;
-    /* fini() may come with resources still online (a reload replaced it). */
-    g_hash_table_destroy(fake->online);
-    g_free(fake);
-}
-
-static int dispatch_select(void *state, const cp_dispatch_request_t *request,
-                           const cp_resource_t *const *candidates, size_t n)
-{
-    dispatch_fake_t *fake = state;
-    FUZZ_CHECK(n >= 1, "select() with %zu candidates", n);
-    FUZZ_CHECK(request->sender && request->type, "select() without sender or type");
-    FUZZ_CHECK(strcmp(request->type, "get") == 0 || strcmp(request->type, "set") == 0,
-               "select() for an IQ of type %s", request->type);
-    for (size_t i = 0; i < n; i++) {
-        const char *name = g_hash_table_lookup(fake->online, candidates[i]);
-        FUZZ_CHECK(name != NULL, "candidate %zu was never announced online", i);
-        FUZZ_CHECK(strcmp(name, candidates[i]->name) == 0, "a candidate changed its name");
-        FUZZ_CHECK(strcmp(candidates[i]->show, "dnd") != 0 &&
-                       strcmp(candidates[i]->show, "xa") != 0,
-                   "a draining resource (%s) is a candidate", candidates[i]->show);
-    }
-    if (world.decline)
-        return CP_EDECLINE;
-    size_t i = world.pick % n;
-    free_chosen();
-    world.chosen = g_strdup(candidates[i]->name);
-    return (int)i;
-}
-
-static void dispatch_online(void *state, const cp_resource_t *resource)
-{
-    dispatch_fake_t *fake = state;
-    FUZZ_CHECK(!g_hash_table_contains(fake->online, resource), "resource_online() twice");
-    FUZZ_CHECK(resource->name && *resource->name, "a resource without a name");
-    g_hash_table_insert(fake->online, (gpointer)resource, g_strdup(resource->name));
-}
-
-static void dispatch_offline(void *state, const cp_resource_t *resource)
-{
-    dispatch_fake_t *fake = state;
-    FUZZ_CHECK(g_hash_table_remove(fake->online, resource),
-               "resource_offline() for a resource not online");
-}
-
-static const cp_dispatch_ops_t dispatch_ops = {
-    .size = sizeof(cp_dispatch_ops_t),
-    .select = dispatch_select,
-    .resource_online = dispatch_online,
-    .resource_offline = dispatch_offline,
-};
-
-static int jat_init(const cp_host_api_t *api, cp_host_t *host, void **state)
-{
-    (void)api;
-    (void)host;
-    jat_fake_t *fake = g_new0(jat_fake_t, 1);
-    fake->live = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-    g_ptr_array_add(world.jat_instances, fake);
-    *state = fake;
-    return CP_OK;
-}
-
-static void jat_fini(void *state)
-{
-    jat_fake_t *fake = state;
-    FUZZ_CHECK(g_hash_table_size(fake->live) == 0,
-               "fini() with %u token(s) never forgotten", g_hash_table_size(fake->live));
-    g_hash_table_destroy(fake->live);
-    g_ptr_array_remove(world.jat_instances, fake);
-    g_free(fake);
-}
-
-static int jat_encode(void *state, const char *jid, int64_t expires, char *token, size_t size)
-{
-    jat_fake_t *fake = state;
-    (void)expires;
-    FUZZ_CHECK(size >= CP_TOKEN_MAX + 1, "encode() with a buffer of %zu", size);
-    if (world.fail_encode)
-        return CP_ETOOLONG;
-    snprintf(token, size, "t%u", ++world.next_token);
-    g_hash_table_insert(fake->live, g_strdup(token), g_strdup(jid));
-    return CP_OK;
-}
-
-static int jat_decode(void *state, const char *token, char *jid, size_t size)
-{
-    jat_fake_t *fake = state;
-    FUZZ_CHECK(size >= CP_JID_MAX + 1, "decode() with a buffer of %zu", size);
-    const char *found = g_hash_table_lookup(fake->live, token);
-    if (!found)
-        return CP_EBADTOKEN;
-    g_strlcpy(jid, found, size);
-    return CP_OK;
-}
-
-static void jat_forget(void *state, const char *token)
-{
-    jat_fake_t *fake = state;
-    FUZZ_CHECK(g_hash_table_remove(fake->live, token),
-               "forget(%s): not issued by this instance, or forgotten already", token);
-}
-
-static const cp_jat_ops_t jat_ops = {
-    .size = sizeof(cp_jat_ops_t),
-    .encode = jat_encode,
-    .decode = jat_decode,
-    .forget = jat_forget,
-};
-
-static const cp_plugin_descriptor_t dispatch_descriptor = {
-    CP_PLUGIN_ABI_MAJOR, CP_PLUGIN_ABI_MINOR, CP_PLUGIN_DISPATCH, "fuzz", "fuzz",
-    dispatch_init, dispatch_fini, &dispatch_ops,
-};
-static const cp_plugin_descriptor_t jat_descriptor = {
-    CP_PLUGIN_ABI_MAJOR, CP_PLUGIN_ABI_MINOR, CP_PLUGIN_JAT, "fuzz", "fuzz",
-    jat_init, jat_fini, &jat_ops,
-};
 
 /* ---- The model of what is owed ---------------------------------------- */
 
@@ -226,7 +72,7 @@ typedef struct forwarded {
 } forwarded_t;
 
 typedef struct run {
-    xmpp_ctx_t *ctx;
+    xmpp_ctx_t *ctx;        /* libstrophe: another parser than core's checks what is sent */
     router_t *router;
     plugin_t *dispatch, *jat;
     bool connected;
@@ -274,14 +120,13 @@ static bool bare_is(const char *jid, const char *bare)
     return len == strlen(bare) && g_ascii_strncasecmp(jid, bare, len) == 0;
 }
 
-static bool token_is_live(const char *token)
+/* True when JID is NODE@DOMAIN, with or without a resource: an address at
+ * the component's domain where no user lives. */
+static bool is_user_at_domain(const char *jid)
 {
-    for (guint i = 0; i < world.jat_instances->len; i++) {
-        jat_fake_t *fake = world.jat_instances->pdata[i];
-        if (g_hash_table_contains(fake->live, token))
-            return true;
-    }
-    return false;
+    const char *at = strchr(jid, '@');
+    const char *slash = strchr(jid, '/');
+    return at && (!slash || at < slash) && bare_is(at + 1, DOMAIN);
 }
 
 static void forwarded_clear(forwarded_t *f)
@@ -290,18 +135,6 @@ static void forwarded_clear(forwarded_t *f)
     g_free(f->id);
     g_free(f->resource);
     memset(f, 0, sizeof *f);
-}
-
-/* True when the current strategy was told NAME is online. */
-static bool is_online(const char *name)
-{
-    GHashTableIter iter;
-    gpointer value;
-    g_hash_table_iter_init(&iter, world.dispatch->online);
-    while (g_hash_table_iter_next(&iter, NULL, &value))
-        if (strcmp(value, name) == 0)
-            return true;
-    return false;
 }
 
 static void check_stanza(run_t *run, xmpp_stanza_t *stanza);
@@ -332,11 +165,15 @@ static void check_stanza(run_t *run, xmpp_stanza_t *stanza)
     FUZZ_CHECK(to != NULL && *to, "<%s/> without a recipient", name);
     FUZZ_CHECK(from != NULL, "<%s/> without a sender", name);
     const char *token = NULL;
-    if (strcmp(from, DOMAIN) != 0) {
+    if (strcmp(name, "iq") == 0 && type && strcmp(type, "error") == 0 &&
+        is_user_at_domain(from)) {
+        /* The answer to a request for a user at the domain comes from the
+         * address it was sent to. */
+    } else if (strcmp(from, DOMAIN) != 0) {
         FUZZ_CHECK(g_str_has_prefix(from, DOMAIN "/") && from[strlen(DOMAIN "/")],
                    "<%s/> sent from %s", name, from);
         token = from + strlen(DOMAIN "/");
-        FUZZ_CHECK(token_is_live(token), "sent from %s: a token not issued or forgotten", from);
+        FUZZ_CHECK(fake_world_token_is_live(token), "sent from %s: a token not issued or forgotten", from);
     }
 
     if (strcmp(name, "presence") == 0) {
@@ -352,7 +189,7 @@ static void check_stanza(run_t *run, xmpp_stanza_t *stanza)
             /* A XEP-0199 ping to a benched resource. */
             FUZZ_CHECK(id != NULL && g_str_has_prefix(id, "cp-health-"), "a get from the domain");
             FUZZ_CHECK(g_str_has_prefix(to, TARGET "/"), "a ping to %s", to);
-            FUZZ_CHECK(is_online(to + strlen(TARGET "/")), "a ping to %s, not online", to);
+            FUZZ_CHECK(fake_world_is_online(to + strlen(TARGET "/")), "a ping to %s, not online", to);
             xmpp_stanza_t *ping = xmpp_stanza_get_children(stanza);
             FUZZ_CHECK(ping && g_strcmp0(xmpp_stanza_get_ns(ping), "urn:xmpp:ping") == 0,
                        "a get from the domain that is not a ping");
@@ -364,18 +201,18 @@ static void check_stanza(run_t *run, xmpp_stanza_t *stanza)
             FUZZ_CHECK(run->in_handle, "a request forwarded outside router_handle()");
             FUZZ_CHECK(token != NULL, "a request forwarded from the bare domain");
             FUZZ_CHECK(id != NULL, "a request forwarded without an id");
-            FUZZ_CHECK(world.chosen != NULL, "a request forwarded without select()");
-            char *expected = g_strdup_printf("%s/%s", TARGET, world.chosen);
+            FUZZ_CHECK(fake_world.chosen != NULL, "a request forwarded without select()");
+            char *expected = g_strdup_printf("%s/%s", TARGET, fake_world.chosen);
             FUZZ_CHECK(strcmp(to, expected) == 0, "a request forwarded to %s, chosen: %s", to,
                        expected);
             g_free(expected);
-            FUZZ_CHECK(is_online(world.chosen), "a request forwarded to %s, which is not online",
+            FUZZ_CHECK(fake_world_is_online(fake_world.chosen), "a request forwarded to %s, which is not online",
                        to);
             forwarded_clear(&run->last);
             run->last.token = g_strdup(token);
             run->last.id = g_strdup(id);
-            run->last.resource = g_strdup(world.chosen);
-            free_chosen();
+            run->last.resource = g_strdup(fake_world.chosen);
+            fake_world_forget_choice();
         } else {
             FUZZ_CHECK(strcmp(type, "result") == 0 || strcmp(type, "error") == 0,
                        "an IQ of type %s sent", type);
@@ -392,19 +229,14 @@ static void check_stanza(run_t *run, xmpp_stanza_t *stanza)
 static void run_start(run_t *run)
 {
     memset(run, 0, sizeof *run);
-    world.decline = false;
-    world.pick = 0;
-    world.fail_encode = false;
-    world.next_token = 0;
-    world.jat_instances = g_ptr_array_new();
+    fake_world_reset(NULL); /* a broken promise aborts: libFuzzer reports a crash */
     run->ctx = xmpp_ctx_new(NULL, NULL);
     run->owed = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-    run->dispatch = plugin_new_builtin(configs[0], &dispatch_descriptor, NULL);
-    run->jat = plugin_new_builtin(configs[0], &jat_descriptor, NULL);
+    run->dispatch = plugin_new_builtin(configs[0], &fake_dispatch_descriptor, NULL);
+    run->jat = plugin_new_builtin(configs[0], &fake_jat_descriptor, NULL);
     FUZZ_CHECK(run->dispatch && run->jat, "cannot instantiate the fakes");
-    world.dispatch = plugin_state(run->dispatch);
     const router_callbacks_t callbacks = {check_sent, NULL, run};
-    run->router = router_new(run->ctx, configs[0], run->dispatch, run->jat, &callbacks);
+    run->router = router_new(configs[0], run->dispatch, run->jat, &callbacks);
     run->connected = true;
     router_connected(run->router);
 }
@@ -413,13 +245,12 @@ static void reconfigure(run_t *run)
 {
     run->other_config = !run->other_config;
     const config_t *config = configs[run->other_config];
-    plugin_t *dispatch = plugin_new_builtin(config, &dispatch_descriptor, NULL);
-    plugin_t *jat = plugin_new_builtin(config, &jat_descriptor, NULL);
+    plugin_t *dispatch = plugin_new_builtin(config, &fake_dispatch_descriptor, NULL);
+    plugin_t *jat = plugin_new_builtin(config, &fake_jat_descriptor, NULL);
     FUZZ_CHECK(dispatch && jat, "cannot instantiate the fakes");
-    world.dispatch = plugin_state(dispatch);
     router_reconfigure(run->router, config, dispatch, jat);
-    plugin_unload(run->dispatch);
-    plugin_unload(run->jat);
+    plugin_unref(run->dispatch);
+    plugin_unref(run->jat);
     run->dispatch = dispatch;
     run->jat = jat;
 }
@@ -434,17 +265,20 @@ static void handle_parsed(const wire_stanza_t *stanza, void *userdata)
      * the sender gets"). */
     if (from && *from) {
         bool reply = type && (strcmp(type, "result") == 0 || strcmp(type, "error") == 0);
+        bool request = type && (strcmp(type, "get") == 0 || strcmp(type, "set") == 0);
         if (strcmp(name, "iq") == 0 && to && bare_is(to, DOMAIN) && !reply)
+            owe(run, "iq", from, id);
+        else if (strcmp(name, "iq") == 0 && to && is_user_at_domain(to) && request && id)
             owe(run, "iq", from, id);
         else if (strcmp(name, "message") == 0 && !(type && strcmp(type, "error") == 0))
             owe(run, "message", from, id);
     }
 
-    free_chosen();
+    fake_world_forget_choice();
     run->in_handle = true;
     router_handle(run->router, stanza);
     run->in_handle = false;
-    free_chosen();
+    fake_world_forget_choice();
 }
 
 static void handle_stanza(run_t *run, const char *xml)
@@ -501,18 +335,18 @@ static void command(run_t *run, const char *line)
     } else if (g_str_has_prefix(line, "!pong")) {
         pong(run, line + strlen("!pong"));
     } else if (strcmp(line, "!decline") == 0) {
-        world.decline = true;
+        fake_world.decline = true;
     } else if (strcmp(line, "!accept") == 0) {
-        world.decline = false;
+        fake_world.decline = false;
     } else if (g_str_has_prefix(line, "!pick ")) {
-        world.pick = (unsigned)g_ascii_strtoull(line + strlen("!pick "), NULL, 10);
+        fake_world.pick = (unsigned)g_ascii_strtoull(line + strlen("!pick "), NULL, 10);
     } else if (strcmp(line, "!failencode") == 0) {
-        world.fail_encode = true;
+        fake_world.fail_encode = true;
     } else if (strcmp(line, "!encode") == 0) {
-        world.fail_encode = false;
+        fake_world.fail_encode = false;
     } else if (strcmp(line, "!disconnect") == 0) {
         run->connected = false;
-        router_disconnected(run->router);
+        router_disconnected(run->router, NULL, 0);
         FUZZ_CHECK(router_resource_count(run->router) == 0, "resources survive a disconnect");
         FUZZ_CHECK(router_pending_count(run->router) == 0, "requests survive a disconnect");
     } else if (strcmp(line, "!connect") == 0) {
@@ -547,16 +381,15 @@ static void run_finish(run_t *run)
         FUZZ_CHECK(false, "never answered: %s", printable);
     }
     router_free(run->router);
-    plugin_unload(run->dispatch);
-    plugin_unload(run->jat);
-    FUZZ_CHECK(world.jat_instances->len == 0, "an encoding instance was never finished");
-    g_ptr_array_free(world.jat_instances, TRUE);
+    plugin_unref(run->dispatch);
+    plugin_unref(run->jat);
+    fake_world_clear(); /* checks that every encoding instance was finished */
     forwarded_clear(&run->last);
     g_free(run->last_ping_to);
     g_free(run->last_ping_id);
     g_hash_table_destroy(run->owed);
     xmpp_ctx_free(run->ctx);
-    free_chosen();
+    fake_world_forget_choice();
 }
 
 static config_t *load_config(const char *text)

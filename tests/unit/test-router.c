@@ -1,5 +1,5 @@
-/* The router, with libstrophe's network side replaced at the send seam and
- * both plugin kinds replaced by recording fakes. */
+/* The router, with the network replaced at the send seam and both plugin
+ * kinds replaced by the recording fakes of tests/fakes. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,8 +8,10 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <strophe.h>
 
 #include "config.h"
+#include "fake-plugins.h"
 #include "log.h"
 #include "plugin-loader.h"
 #include "router.h"
@@ -21,114 +23,11 @@
 #define ALICE "alice@example.org/phone"
 #define STANZAS_NS "urn:ietf:params:xml:ns:xmpp-stanzas"
 
-/* ---- Fake plugins -------------------------------------------------------- */
-
-static struct {
-    const char *preferred;   /* choose this resource when it is a candidate */
-    bool decline;
-    int online, offline;     /* resource_online/offline calls */
-    size_t last_n;           /* candidates seen by the last select() */
-} dispatch_fake;
-
-static int fake_select(void *state, const cp_dispatch_request_t *request,
-                       const cp_resource_t *const *candidates, size_t n)
+/* The fakes report a broken promise of the host as a failed test. */
+static void fail_violation(const char *message)
 {
-    (void)state;
-    (void)request;
-    dispatch_fake.last_n = n;
-    if (dispatch_fake.decline)
-        return CP_EDECLINE;
-    for (size_t i = 0; dispatch_fake.preferred && i < n; i++)
-        if (strcmp(candidates[i]->name, dispatch_fake.preferred) == 0)
-            return (int)i;
-    return 0;
+    fail_msg("%s", message);
 }
-
-static void fake_online(void *state, const cp_resource_t *resource)
-{
-    (void)state;
-    (void)resource;
-    dispatch_fake.online++;
-}
-
-static void fake_offline(void *state, const cp_resource_t *resource)
-{
-    (void)state;
-    (void)resource;
-    dispatch_fake.offline++;
-}
-
-static const cp_dispatch_ops_t fake_dispatch_ops = {
-    .size = sizeof(cp_dispatch_ops_t),
-    .select = fake_select,
-    .resource_online = fake_online,
-    .resource_offline = fake_offline,
-};
-
-/* Tokens t1, t2, ... mapped to JIDs, so tests know what the router sends. */
-static struct {
-    GHashTable *tokens; /* token -> jid */
-    int issued;
-    int forgotten;
-    bool fail_encode;
-} jat_fake;
-
-static int fake_encode(void *state, const char *jid, int64_t expires, char *token, size_t size)
-{
-    (void)state;
-    (void)expires;
-    if (jat_fake.fail_encode)
-        return CP_ETOOLONG;
-    snprintf(token, size, "t%d", ++jat_fake.issued);
-    g_hash_table_insert(jat_fake.tokens, g_strdup(token), g_strdup(jid));
-    return CP_OK;
-}
-
-static int fake_decode(void *state, const char *token, char *jid, size_t size)
-{
-    (void)state;
-    const char *found = g_hash_table_lookup(jat_fake.tokens, token);
-    if (!found)
-        return CP_EBADTOKEN;
-    g_strlcpy(jid, found, size);
-    return CP_OK;
-}
-
-static void fake_forget(void *state, const char *token)
-{
-    (void)state;
-    if (g_hash_table_remove(jat_fake.tokens, token))
-        jat_fake.forgotten++;
-}
-
-static const cp_jat_ops_t fake_jat_ops = {
-    .size = sizeof(cp_jat_ops_t),
-    .encode = fake_encode,
-    .decode = fake_decode,
-    .forget = fake_forget,
-};
-
-static int fake_init(const cp_host_api_t *api, cp_host_t *host, void **state)
-{
-    (void)api;
-    (void)host;
-    *state = NULL;
-    return CP_OK;
-}
-
-static void fake_fini(void *state)
-{
-    (void)state;
-}
-
-static const cp_plugin_descriptor_t fake_dispatch = {
-    CP_PLUGIN_ABI_MAJOR, CP_PLUGIN_ABI_MINOR, CP_PLUGIN_DISPATCH, "fake", "test",
-    fake_init, fake_fini, &fake_dispatch_ops,
-};
-static const cp_plugin_descriptor_t fake_jat = {
-    CP_PLUGIN_ABI_MAJOR, CP_PLUGIN_ABI_MINOR, CP_PLUGIN_JAT, "fake", "test",
-    fake_init, fake_fini, &fake_jat_ops,
-};
 
 /* ---- Fixture ------------------------------------------------------------- */
 
@@ -172,9 +71,7 @@ static const char *extra_component_config = "";
 static int setup(void **state)
 {
     fixture_t *f = g_new0(fixture_t, 1);
-    memset(&dispatch_fake, 0, sizeof dispatch_fake);
-    memset(&jat_fake, 0, sizeof jat_fake);
-    jat_fake.tokens = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    fake_world_reset(fail_violation);
 
     /* Debug level, so that the log lines' reads of stanzas run too. */
     log_set_level(CP_LOG_DEBUG);
@@ -187,14 +84,14 @@ static int setup(void **state)
     f->config = config_load(path, NULL);
     g_unlink(path);
     assert_non_null(f->config);
-    f->dispatch = plugin_new_builtin(f->config, &fake_dispatch, NULL);
-    f->jat = plugin_new_builtin(f->config, &fake_jat, NULL);
+    f->dispatch = plugin_new_builtin(f->config, &fake_dispatch_descriptor, NULL);
+    f->jat = plugin_new_builtin(f->config, &fake_jat_descriptor, NULL);
     assert_non_null(f->dispatch);
     assert_non_null(f->jat);
     f->sent = g_ptr_array_new_with_free_func(release);
     f->sent_text = g_ptr_array_new_with_free_func(g_free);
     const router_callbacks_t callbacks = {record_send, record_deadline, f};
-    f->router = router_new(f->ctx, f->config, f->dispatch, f->jat, &callbacks);
+    f->router = router_new(f->config, f->dispatch, f->jat, &callbacks);
     router_connected(f->router);
     *state = f;
     return 0;
@@ -204,14 +101,14 @@ static int teardown(void **state)
 {
     fixture_t *f = *state;
     router_free(f->router);
-    plugin_unload(f->jat);
-    plugin_unload(f->dispatch);
+    plugin_unref(f->jat);
+    plugin_unref(f->dispatch);
     config_free(f->config);
     g_ptr_array_free(f->sent, TRUE);
     g_ptr_array_free(f->sent_text, TRUE);
     xmpp_ctx_free(f->ctx);
     xmpp_shutdown();
-    g_hash_table_destroy(jat_fake.tokens);
+    fake_world_clear();
     g_free(f);
     return 0;
 }
@@ -264,12 +161,15 @@ static void assert_attr(xmpp_stanza_t *stanza, const char *name, const char *exp
                  expected);
 }
 
-static void assert_error(xmpp_stanza_t *stanza, const char *name, const char *to, const char *id,
-                         const char *type, const char *condition)
+/* STANZA is an error NAME from FROM to TO answering ID, with TYPE and
+ * CONDITION. */
+static void assert_error_from(xmpp_stanza_t *stanza, const char *from, const char *name,
+                              const char *to, const char *id, const char *type,
+                              const char *condition)
 {
     assert_string_equal(xmpp_stanza_get_name(stanza), name);
     assert_attr(stanza, "type", "error");
-    assert_attr(stanza, "from", DOMAIN);
+    assert_attr(stanza, "from", from);
     assert_attr(stanza, "to", to);
     assert_attr(stanza, "id", id);
     xmpp_stanza_t *error = xmpp_stanza_get_child_by_name(stanza, "error");
@@ -278,6 +178,13 @@ static void assert_error(xmpp_stanza_t *stanza, const char *name, const char *to
     xmpp_stanza_t *cond = xmpp_stanza_get_child_by_name_and_ns(error, condition, STANZAS_NS);
     if (!cond)
         fail_msg("error has no <%s/>", condition);
+}
+
+/* As assert_error_from(), from the bare domain as most answers come. */
+static void assert_error(xmpp_stanza_t *stanza, const char *name, const char *to, const char *id,
+                         const char *type, const char *condition)
+{
+    assert_error_from(stanza, DOMAIN, name, to, id, type, condition);
 }
 
 /* Sends a ping from ALICE with ID and returns the forwarded stanza. */
@@ -356,7 +263,7 @@ static void router__routes_the_reply_to_the_sender_from_the_bare_domain(void **s
     assert_non_null(strstr(text, "<answer xmlns='urn:example'>42</answer></iq>"));
     assert_non_null(xmpp_stanza_get_child_by_name_and_ns(reply, "answer", "urn:example"));
     assert_int_equal(router_pending_count(f->router), 0);
-    assert_int_equal(jat_fake.forgotten, 1);
+    assert_int_equal(fake_world.forgotten, 1);
 }
 
 static void router__routes_an_error_reply_too(void **state)
@@ -383,7 +290,7 @@ static void router__answers_service_unavailable_when_the_strategy_declines(void 
 {
     fixture_t *f = *state;
     online(f, "worker-1");
-    dispatch_fake.decline = true;
+    fake_world.decline = true;
     assert_error(request(f, "q1"), "iq", ALICE, "q1", "cancel", "service-unavailable");
 }
 
@@ -391,7 +298,7 @@ static void router__answers_an_error_when_the_sender_cannot_be_encoded(void **st
 {
     fixture_t *f = *state;
     online(f, "worker-1");
-    jat_fake.fail_encode = true;
+    fake_world.fail_encode = true;
     assert_error(request(f, "q1"), "iq", ALICE, "q1", "cancel", "internal-server-error");
     assert_int_equal(router_pending_count(f->router), 0);
 }
@@ -401,7 +308,7 @@ static void router__fails_at_once_when_the_chosen_resource_goes_offline(void **s
     fixture_t *f = *state;
     online(f, "worker-1");
     online(f, "worker-2");
-    dispatch_fake.preferred = "worker-2";
+    fake_world.preferred = "worker-2";
     request(f, "q1");
     clear_sent(f);
     receive(f, "<presence type='unavailable' from='" TARGET "/worker-1' to='" DOMAIN "'/>");
@@ -410,7 +317,7 @@ static void router__fails_at_once_when_the_chosen_resource_goes_offline(void **s
     assert_error(only_sent(f), "iq", ALICE, "q1", "cancel", "service-unavailable");
     assert_int_equal(router_pending_count(f->router), 0);
     assert_int_equal(router_resource_count(f->router), 0);
-    assert_int_equal(dispatch_fake.offline, 2);
+    assert_int_equal(fake_world.offline_calls, 2);
 }
 
 static void router__times_out_and_then_drops_the_late_reply(void **state)
@@ -447,7 +354,7 @@ static void router__drops_a_reply_from_anyone_but_the_resource_asked(void **stat
     fixture_t *f = *state;
     online(f, "worker-1");
     online(f, "worker-2");
-    dispatch_fake.preferred = "worker-1";
+    fake_world.preferred = "worker-1";
     request(f, "q1");
     clear_sent(f);
     receive(f, "<iq type='result' id='q1' from='mallory@example.org/x' to='" DOMAIN "/t1'/>");
@@ -472,15 +379,22 @@ static void router__drops_a_reply_to_another_senders_token(void **state)
     assert_int_equal(router_pending_count(f->router), 2);
 }
 
-static void router__refuses_a_second_request_with_an_id_in_flight(void **state)
+/* Keyed on the sender and the id: the fake, like opaque or sealed, makes
+ * a new token for the same sender each time (audit, issue 10 #5). */
+static void router__refuses_a_second_request_with_an_id_in_flight_whatever_the_encoding(
+    void **state)
 {
     fixture_t *f = *state;
     online(f, "worker-1");
     request(f, "q1");
-    jat_fake.issued = 0; /* the fake then issues t1 again, as raw would */
-    g_hash_table_remove_all(jat_fake.tokens);
     assert_error(request(f, "q1"), "iq", ALICE, "q1", "modify", "bad-request");
     assert_int_equal(router_pending_count(f->router), 1);
+    assert_int_equal(fake_world.forgotten, 0); /* refused before a token was made */
+    /* Another sender may use the same id. */
+    clear_sent(f);
+    receive(f, "<iq type='get' id='q1' from='bob@example.org/pc' to='" DOMAIN "'>"
+               "<ping xmlns='urn:xmpp:ping'/></iq>");
+    assert_int_equal(router_pending_count(f->router), 2);
 }
 
 /* Stanzas over WIRE_STANZA_MAX arrive without their bytes: still one
@@ -505,7 +419,7 @@ static void router__answers_requests_and_replies_too_large_to_relay(void **state
                "<answer xmlns='urn:x'>%s</answer></iq>", big->str);
     assert_error(only_sent(f), "iq", ALICE, "q1", "cancel", "not-acceptable");
     assert_int_equal(router_pending_count(f->router), 0);
-    assert_int_equal(jat_fake.forgotten, 1);
+    assert_int_equal(fake_world.forgotten, 1);
     g_string_free(big, TRUE);
 }
 
@@ -556,15 +470,36 @@ static void router__tracks_presence_show_and_priority(void **state)
     receive(f, "<presence from='" TARGET "/w' to='" DOMAIN "'><show>dnd</show>"
                "<priority>-5</priority></presence>");
     assert_int_equal(router_resource_count(f->router), 1);
-    assert_int_equal(dispatch_fake.online, 1);
+    assert_int_equal(fake_world.online_calls, 1);
     receive(f, "<presence from='" TARGET "/w' to='" DOMAIN "'><show>bogus</show></presence>");
     assert_int_equal(router_resource_count(f->router), 1);
-    assert_int_equal(dispatch_fake.online, 1); /* an update, not a new resource */
+    assert_int_equal(fake_world.online_calls, 1); /* an update, not a new resource */
     receive(f, "<presence from='stranger@example.org/x' to='" DOMAIN "'/>");
     assert_int_equal(router_resource_count(f->router), 1);
 }
 
-static void router__presence_error_clears_every_resource(void **state)
+/* Audit, issue 10 #3: an error presence from one resource removes that
+ * resource only. */
+static void router__presence_error_from_a_resource_removes_that_resource_only(void **state)
+{
+    fixture_t *f = *state;
+    online(f, "worker-1");
+    online(f, "worker-2");
+    fake_world.preferred = "worker-1";
+    request(f, "q1");
+    clear_sent(f);
+    receive(f, "<presence type='error' from='" TARGET "/worker-1' to='" DOMAIN "'/>");
+    /* The get moves to worker-2, as when worker-1 goes offline. */
+    assert_int_equal(f->sent->len, 1);
+    assert_attr(only_sent(f), "to", TARGET "/worker-2");
+    assert_int_equal(router_resource_count(f->router), 1);
+    assert_int_equal(router_pending_count(f->router), 1);
+}
+
+/* Audit, issue 10 #3: an error presence from the target's bare JID (our
+ * probe or subscription bounced) removes nobody, and client-proxy asks
+ * again, later and later, until a resource is available. */
+static void router__presence_error_from_the_target_asks_again_with_backoff(void **state)
 {
     fixture_t *f = *state;
     online(f, "worker-1");
@@ -572,8 +507,27 @@ static void router__presence_error_clears_every_resource(void **state)
     request(f, "q1");
     clear_sent(f);
     receive(f, "<presence type='error' from='" TARGET "' to='" DOMAIN "'/>");
-    assert_error(only_sent(f), "iq", ALICE, "q1", "cancel", "service-unavailable");
-    assert_int_equal(router_resource_count(f->router), 0);
+    assert_int_equal(f->sent->len, 0);
+    assert_int_equal(router_resource_count(f->router), 2);
+    assert_int_equal(router_pending_count(f->router), 1);
+
+    int64_t previous_gap = 0;
+    for (int round = 0; round < 3; round++) {
+        int64_t now = g_get_monotonic_time();
+        int64_t due = router_next_deadline(f->router);
+        assert_true(due > 0 && due < now + 30 * G_USEC_PER_SEC); /* before q1's timeout */
+        assert_true(due - now > previous_gap);                   /* later each time */
+        previous_gap = due - now;
+        clear_sent(f);
+        router_expire(f->router, due);
+        assert_int_equal(f->sent->len, 2);
+        assert_attr(f->sent->pdata[0], "type", "probe");
+        assert_attr(f->sent->pdata[1], "type", "subscribe");
+    }
+    /* A resource available again: no more probes. */
+    online(f, "worker-3");
+    int64_t q1_deadline = router_next_deadline(f->router);
+    assert_true(q1_deadline > g_get_monotonic_time() + 20 * G_USEC_PER_SEC);
 }
 
 static void router__approves_the_targets_subscription_and_answers_its_probe(void **state)
@@ -612,7 +566,7 @@ static void router_disconnected__answers_in_flight_requests_once_reconnected(voi
     online(f, "worker-1");
     request(f, "q1");
     clear_sent(f);
-    router_disconnected(f->router);
+    router_disconnected(f->router, NULL, 0);
     assert_int_equal(f->sent->len, 0);
     assert_int_equal(router_pending_count(f->router), 0);
     assert_int_equal(router_resource_count(f->router), 0);
@@ -628,13 +582,13 @@ static void router__never_offers_a_draining_resource(void **state)
     fixture_t *f = *state;
     online(f, "worker-1");
     online(f, "worker-2");
-    dispatch_fake.preferred = "worker-2";
+    fake_world.preferred = "worker-2";
     request(f, "q1"); /* worker-2 has a request in flight */
     receive(f, "<presence from='" TARGET "/worker-2' to='" DOMAIN "'><show>dnd</show></presence>");
     for (int i = 0; i < 5; i++) {
         g_autofree char *id = g_strdup_printf("n%d", i);
         assert_attr(request(f, id), "to", TARGET "/worker-1");
-        assert_int_equal(dispatch_fake.last_n, 1);
+        assert_int_equal(fake_world.last_n, 1);
     }
     /* Its reply to what it had is still routed. */
     clear_sent(f);
@@ -673,9 +627,9 @@ static void router__offers_only_resources_that_match_the_filter(void **state)
     for (int i = 0; i < 4; i++) {
         g_autofree char *id = g_strdup_printf("q%d", i + 1);
         request(f, id);
-        assert_int_equal(dispatch_fake.last_n, 2);
+        assert_int_equal(fake_world.last_n, 2);
     }
-    dispatch_fake.preferred = "backup";
+    fake_world.preferred = "backup";
     assert_attr(request(f, "q9"), "to", TARGET "/backup");
 }
 
@@ -684,7 +638,7 @@ static void router__retries_a_get_once_on_another_resource(void **state)
     fixture_t *f = *state;
     online(f, "worker-1");
     online(f, "worker-2");
-    dispatch_fake.preferred = "worker-2";
+    fake_world.preferred = "worker-2";
     assert_attr(request(f, "q1"), "to", TARGET "/worker-2");
     clear_sent(f);
     receive(f, "<presence type='unavailable' from='" TARGET "/worker-2' to='" DOMAIN "'/>");
@@ -707,7 +661,7 @@ static void router__routes_the_reply_of_a_retried_get(void **state)
     fixture_t *f = *state;
     online(f, "worker-1");
     online(f, "worker-2");
-    dispatch_fake.preferred = "worker-2";
+    fake_world.preferred = "worker-2";
     request(f, "q1");
     receive(f, "<presence type='unavailable' from='" TARGET "/worker-2' to='" DOMAIN "'/>");
     clear_sent(f);
@@ -721,7 +675,7 @@ static void router__never_retries_a_set(void **state)
     fixture_t *f = *state;
     online(f, "worker-1");
     online(f, "worker-2");
-    dispatch_fake.preferred = "worker-2";
+    fake_world.preferred = "worker-2";
     clear_sent(f);
     receive(f, "<iq type='set' id='s1' from='" ALICE "' to='" DOMAIN "'><q xmlns='urn:x'/></iq>");
     assert_attr(only_sent(f), "to", TARGET "/worker-2");
@@ -775,7 +729,7 @@ static void router__does_not_retry_when_told_not_to(void **state)
     fixture_t *f = *state;
     online(f, "worker-1");
     online(f, "worker-2");
-    dispatch_fake.preferred = "worker-2";
+    fake_world.preferred = "worker-2";
     request(f, "q1");
     clear_sent(f);
     receive(f, "<presence type='unavailable' from='" TARGET "/worker-2' to='" DOMAIN "'/>");
@@ -787,7 +741,7 @@ static void router__benches_a_silent_resource_until_it_answers_a_ping(void **sta
     fixture_t *f = *state;
     online(f, "worker-1");
     online(f, "worker-2");
-    dispatch_fake.preferred = "worker-1";
+    fake_world.preferred = "worker-1";
     for (int i = 0; i < 2; i++) {
         g_autofree char *id = g_strdup_printf("lost%d", i);
         assert_attr(request(f, id), "to", TARGET "/worker-1");
@@ -804,7 +758,7 @@ static void router__benches_a_silent_resource_until_it_answers_a_ping(void **sta
     g_autofree char *ping_id = g_strdup(xmpp_stanza_get_id(ping));
 
     assert_attr(request(f, "q"), "to", TARGET "/worker-2");
-    assert_int_equal(dispatch_fake.last_n, 1);
+    assert_int_equal(fake_world.last_n, 1);
 
     /* An error, or a reply to another id, does not bring it back. */
     receive(f, "<iq type='error' id='%s' from='" TARGET "/worker-1' to='" DOMAIN "'/>", ping_id);
@@ -813,7 +767,7 @@ static void router__benches_a_silent_resource_until_it_answers_a_ping(void **sta
     /* Its answer to the ping does. */
     receive(f, "<iq type='result' id='%s' from='" TARGET "/worker-1' to='" DOMAIN "'/>", ping_id);
     assert_attr(request(f, "q3"), "to", TARGET "/worker-1");
-    assert_int_equal(dispatch_fake.last_n, 2);
+    assert_int_equal(fake_world.last_n, 2);
 }
 
 static void router__pings_a_benched_resource_again_until_it_answers(void **state)
@@ -851,11 +805,106 @@ static void router__answers_policy_violation_beyond_the_rate(void **state)
     assert_error(request(f, "q2"), "iq", ALICE, "q2", "wait", "policy-violation");
 }
 
+/* Audit, issue 10 #4: every get or set that reaches client-proxy gets one
+ * reply, also when addressed to a user at its domain, where nobody lives. */
+static void router__answers_service_unavailable_for_a_user_at_the_domain(void **state)
+{
+    fixture_t *f = *state;
+    online(f, "worker-1");
+    clear_sent(f);
+    receive(f, "<iq type='get' id='u1' from='" ALICE "' to='bob@" DOMAIN "'>"
+               "<ping xmlns='urn:xmpp:ping'/></iq>");
+    assert_error_from(only_sent(f), "bob@" DOMAIN, "iq", ALICE, "u1", "cancel",
+                      "service-unavailable");
+    clear_sent(f);
+    receive(f, "<iq type='set' id='u2' from='" ALICE "' to='bob@" DOMAIN "/res'>"
+               "<x xmlns='urn:x'/></iq>");
+    assert_error_from(only_sent(f), "bob@" DOMAIN "/res", "iq", ALICE, "u2", "cancel",
+                      "service-unavailable");
+    /* Never answer an answer. */
+    clear_sent(f);
+    receive(f, "<iq type='result' id='u3' from='" ALICE "' to='bob@" DOMAIN "'/>");
+    receive(f, "<iq type='error' id='u4' from='" ALICE "' to='bob@" DOMAIN "'/>");
+    assert_int_equal(f->sent->len, 0);
+    assert_int_equal(router_pending_count(f->router), 0);
+}
+
+/* Audit, issue 10 #6: a request that comes while the stream closes for a
+ * reload is answered on the next stream. */
+static void router__answers_on_the_next_stream_what_came_while_this_one_closed(void **state)
+{
+    fixture_t *f = *state;
+    online(f, "worker-1");
+    router_pause(f->router, true);
+    router_disconnected(f->router, NULL, 0); /* our closing tag is out */
+    clear_sent(f);
+    receive(f, "<iq type='get' id='late' from='" ALICE "' to='" DOMAIN "'>"
+               "<ping xmlns='urn:xmpp:ping'/></iq>");
+    assert_int_equal(f->sent->len, 0);
+    router_pause(f->router, false);
+    router_connected(f->router);
+    assert_error(f->sent->pdata[0], "iq", ALICE, "late", "wait", "service-unavailable");
+}
+
+/* Audit, issue 10 #6: while stopping, every request that still comes is
+ * answered at once. */
+static void router__answers_service_unavailable_to_requests_while_stopping(void **state)
+{
+    fixture_t *f = *state;
+    online(f, "worker-1");
+    router_shutdown(f->router);
+    clear_sent(f);
+    receive(f, "<iq type='get' id='s1' from='" ALICE "' to='" DOMAIN "'>"
+               "<ping xmlns='urn:xmpp:ping'/></iq>");
+    assert_error(only_sent(f), "iq", ALICE, "s1", "cancel", "service-unavailable");
+}
+
+/* Audit, issue 10 #2: the answers held for requests that were in flight
+ * when the stream dropped survive a reload that changes the stream. */
+static void router__keeps_held_answers_across_a_reload_that_changes_the_stream(void **state)
+{
+    fixture_t *f = *state;
+    online(f, "worker-1");
+    request(f, "q1");
+    clear_sent(f);
+    router_disconnected(f->router, NULL, 0);
+    assert_int_equal(f->sent->len, 0);
+
+    g_autofree char *path = write_temp_file(
+        "[component]\ndomain = " DOMAIN "\nsecret = other\nserver = localhost\nport = 5348\n"
+        "[proxy]\ntarget = " TARGET "\n");
+    g_autoptr(config_t) changed = config_load(path, NULL);
+    g_unlink(path);
+    assert_non_null(changed);
+    router_reconfigure(f->router, changed, f->dispatch, f->jat);
+    router_connected(f->router);
+    assert_error(f->sent->pdata[0], "iq", ALICE, "q1", "wait", "remote-server-timeout");
+}
+
+/* Audit, issue 10 #7: a reply the stream took but never wrote (the server
+ * closed in the same read) goes out on the next stream. */
+static void router__sends_on_the_next_stream_what_a_dying_stream_never_wrote(void **state)
+{
+    fixture_t *f = *state;
+    const char unsent[] = "<iq type='result' id='r1' from='" DOMAIN "' to='" ALICE "'/>";
+    router_disconnected(f->router, unsent, sizeof unsent - 1);
+    clear_sent(f);
+    router_connected(f->router);
+    assert_string_equal(f->sent_text->pdata[0], unsent);
+}
+
+
 int main(void)
 {
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(router_connected__probes_then_subscribes_then_announces),
+        T(router__answers_service_unavailable_for_a_user_at_the_domain),
+        T(router__answers_on_the_next_stream_what_came_while_this_one_closed),
+        T(router__answers_service_unavailable_to_requests_while_stopping),
+        T(router__keeps_held_answers_across_a_reload_that_changes_the_stream),
+        T(router__sends_on_the_next_stream_what_a_dying_stream_never_wrote),
         T(router__forwards_a_request_to_a_resource_from_the_token),
         T(router__forwards_requests_to_any_resource_of_the_domain),
         T(router__routes_the_reply_to_the_sender_from_the_bare_domain),
@@ -868,13 +917,14 @@ int main(void)
         T(router__drops_a_reply_with_a_forged_token),
         T(router__drops_a_reply_from_anyone_but_the_resource_asked),
         T(router__drops_a_reply_to_another_senders_token),
-        T(router__refuses_a_second_request_with_an_id_in_flight),
+        T(router__refuses_a_second_request_with_an_id_in_flight_whatever_the_encoding),
         T(router__refuses_malformed_requests),
         T(router__answers_requests_and_replies_too_large_to_relay),
         T(router__answers_feature_not_implemented_to_the_targets_requests),
         T(router__answers_messages_but_never_message_errors),
         T(router__tracks_presence_show_and_priority),
-        T(router__presence_error_clears_every_resource),
+        T(router__presence_error_from_a_resource_removes_that_resource_only),
+        T(router__presence_error_from_the_target_asks_again_with_backoff),
         T(router__approves_the_targets_subscription_and_answers_its_probe),
         T(router_shutdown__answers_every_request_then_says_goodbye),
         T(router_disconnected__answers_in_flight_requests_once_reconnected),

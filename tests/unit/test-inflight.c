@@ -1,0 +1,328 @@
+/* core/inflight.c: requests from admission to their one reply. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+#include "fake-plugins.h"
+#include "inflight.h"
+#include "stream.h"
+#include "unit-helpers.h"
+
+#define ALICE "alice@example.org/phone"
+
+typedef struct fixture {
+    config_t *config;
+    plugin_t *jat;
+    GPtrArray *sent; /* char *: each stanza sent */
+    outbox_t *outbox;
+    inflight_t *inflight;
+    resource_t worker1, worker2;
+} fixture_t;
+
+static void fail_violation(const char *message)
+{
+    fail_msg("%s", message);
+}
+
+static void record(const char *bytes, size_t length, void *userdata)
+{
+    fixture_t *f = userdata;
+    g_ptr_array_add(f->sent, g_strndup(bytes, length));
+}
+
+static void init_resource(resource_t *resource, const char *name)
+{
+    resource->info.name = name;
+    g_queue_init(&resource->requests);
+}
+
+static int setup(void **state)
+{
+    fake_world_reset(fail_violation);
+    fixture_t *f = g_new0(fixture_t, 1);
+    g_autofree char *path = write_temp_file(
+        "[component]\ndomain = proxy.example.org\nsecret = s\n"
+        "[proxy]\ntarget = service@example.org\nrequest_timeout = 10\n"
+        "[limits]\nin_flight = 3\nin_flight_per_sender = 2\n");
+    f->config = config_load(path, NULL);
+    g_unlink(path);
+    assert_non_null(f->config);
+    f->jat = plugin_new_builtin(f->config, &fake_jat_descriptor, NULL);
+    f->sent = g_ptr_array_new_with_free_func(g_free);
+    f->outbox = outbox_new(record, f);
+    outbox_up(f->outbox);
+    f->inflight = inflight_new(f->config, f->outbox);
+    init_resource(&f->worker1, "worker-1");
+    init_resource(&f->worker2, "worker-2");
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture_t *f = *state;
+    request_t *request;
+    const stanza_error_t gone = {"cancel", "service-unavailable", NULL};
+    while ((request = inflight_earliest(f->inflight)))
+        inflight_end(f->inflight, request, NULL, &gone);
+    inflight_free(f->inflight);
+    outbox_free(f->outbox);
+    plugin_unref(f->jat);
+    g_ptr_array_free(f->sent, TRUE);
+    config_free(f->config);
+    fake_world_clear();
+    g_free(f);
+    return 0;
+}
+
+/* Parses XML into a wire stanza for USE, as the stream would deliver it. */
+static void with_stanza(const char *xml, void (*use)(const wire_stanza_t *, void *), void *data)
+{
+    assert_int_equal(stream_parse_stanzas(xml, strlen(xml), use, data), 1);
+}
+
+typedef struct start_call {
+    fixture_t *f;
+    resource_t *resource;
+    request_t *request;
+    inflight_start_status_t status;
+} start_call_t;
+
+static void do_start(const wire_stanza_t *iq, void *data)
+{
+    start_call_t *call = data;
+    call->status = inflight_start(call->f->inflight, iq, call->f->jat, call->resource, true,
+                                  g_get_monotonic_time(), &call->request);
+}
+
+/* Admits and starts a get from SENDER with ID on RESOURCE. */
+static request_t *start(fixture_t *f, const char *sender, const char *id, resource_t *resource)
+{
+    assert_int_equal(inflight_admit(f->inflight, sender, id, g_get_monotonic_time()),
+                     INFLIGHT_ADMITTED);
+    g_autofree char *xml = g_strdup_printf("<iq type='get' id='%s' from='%s' "
+                                           "to='proxy.example.org'><q xmlns='urn:x'/></iq>",
+                                           id, sender);
+    start_call_t call = {f, resource, NULL, INFLIGHT_UNENCODABLE};
+    with_stanza(xml, do_start, &call);
+    assert_int_equal(call.status, INFLIGHT_STARTED);
+    return call.request;
+}
+
+static void inflight_start__forwards_from_a_token_to_the_resource(void **state)
+{
+    fixture_t *f = *state;
+    request_t *request = start(f, ALICE, "q1", &f->worker1);
+    assert_string_equal(request->token, "t1");
+    assert_string_equal(request->sender, ALICE);
+    assert_ptr_equal(request->resource, &f->worker1);
+    assert_int_equal(f->worker1.info.in_flight, 1);
+    assert_int_equal(f->sent->len, 1);
+    const char *forwarded = f->sent->pdata[0];
+    assert_non_null(strstr(forwarded, "from='proxy.example.org/t1'"));
+    assert_non_null(strstr(forwarded, "to='service@example.org/worker-1'"));
+    assert_non_null(strstr(forwarded, "<q xmlns='urn:x'/>"));
+    assert_int_equal(inflight_count(f->inflight), 1);
+}
+
+/* Audit, issue 10 #5. */
+static void inflight_admit__refuses_a_duplicate_sender_and_id_whatever_the_token(void **state)
+{
+    fixture_t *f = *state;
+    start(f, ALICE, "q1", &f->worker1);
+    assert_int_equal(inflight_admit(f->inflight, ALICE, "q1", g_get_monotonic_time()),
+                     INFLIGHT_DUPLICATE);
+    /* Another resource of the same account is another sender. */
+    start(f, "alice@example.org/laptop", "q1", &f->worker1);
+}
+
+static void inflight_admit__applies_the_limits_until_requests_end(void **state)
+{
+    fixture_t *f = *state;
+    start(f, ALICE, "q1", &f->worker1);
+    start(f, ALICE, "q2", &f->worker1);
+    assert_int_equal(inflight_admit(f->inflight, "alice@example.org/laptop", "q3",
+                                    g_get_monotonic_time()),
+                     INFLIGHT_SENDER_FULL); /* per bare JID */
+    start(f, "bob@example.org/pc", "q1", &f->worker2);
+    assert_int_equal(inflight_admit(f->inflight, "carol@example.org/pc", "q1",
+                                    g_get_monotonic_time()),
+                     INFLIGHT_FULL);
+    const stanza_error_t error = {"wait", "remote-server-timeout", NULL};
+    inflight_end(f->inflight, inflight_earliest(f->inflight), NULL, &error);
+    assert_int_equal(inflight_admit(f->inflight, "carol@example.org/pc", "q1",
+                                    g_get_monotonic_time()),
+                     INFLIGHT_ADMITTED);
+    inflight_withdraw(f->inflight, "carol@example.org/pc");
+}
+
+static void inflight_start__withdraws_what_cannot_be_encoded(void **state)
+{
+    fixture_t *f = *state;
+    fake_world.fail_encode = true;
+    assert_int_equal(inflight_admit(f->inflight, ALICE, "q1", g_get_monotonic_time()),
+                     INFLIGHT_ADMITTED);
+    start_call_t call = {f, &f->worker1, NULL, INFLIGHT_STARTED};
+    with_stanza("<iq type='get' id='q1' from='" ALICE "' to='proxy.example.org'>"
+                "<q xmlns='urn:x'/></iq>",
+                do_start, &call);
+    assert_int_equal(call.status, INFLIGHT_UNENCODABLE);
+    assert_int_equal(inflight_count(f->inflight), 0);
+    assert_int_equal(f->sent->len, 0);
+    fake_world.fail_encode = false;
+    start(f, ALICE, "q1", &f->worker1); /* its admission was given back */
+    start(f, ALICE, "q2", &f->worker1);
+}
+
+static void inflight_match_reply__names_why_a_reply_matches_nothing(void **state)
+{
+    fixture_t *f = *state;
+    request_t *request = start(f, ALICE, "q1", &f->worker1);
+    request_t *found;
+    assert_int_equal(inflight_match_reply(f->inflight, "t1", "q1", "worker-1", &found),
+                     INFLIGHT_MATCHED);
+    assert_ptr_equal(found, request);
+    assert_int_equal(inflight_match_reply(f->inflight, "t2", "q1", "worker-1", &found),
+                     INFLIGHT_NO_REQUEST);
+    assert_int_equal(inflight_match_reply(f->inflight, "t1", "q2", "worker-1", &found),
+                     INFLIGHT_NO_REQUEST);
+    assert_int_equal(inflight_match_reply(f->inflight, "t1", "q1", "worker-2", &found),
+                     INFLIGHT_WRONG_RESOURCE);
+    fake_world.fail_decode = true;
+    assert_int_equal(inflight_match_reply(f->inflight, "t1", "q1", "worker-1", &found),
+                     INFLIGHT_TOKEN_REJECTED);
+    fake_world.fail_decode = false;
+}
+
+typedef struct end_call {
+    fixture_t *f;
+    request_t *request;
+} end_call_t;
+
+static void do_end(const wire_stanza_t *reply, void *data)
+{
+    end_call_t *call = data;
+    inflight_end(call->f->inflight, call->request, reply, NULL);
+}
+
+static void inflight_end__forwards_the_reply_and_forgets_everything(void **state)
+{
+    fixture_t *f = *state;
+    request_t *request = start(f, ALICE, "q1", &f->worker1);
+    g_ptr_array_set_size(f->sent, 0);
+    end_call_t call = {f, request};
+    with_stanza("<iq type='result' id='q1' from='service@example.org/worker-1' "
+                "to='proxy.example.org/t1'><a xmlns='urn:x'>ok</a></iq>",
+                do_end, &call);
+    assert_int_equal(f->sent->len, 1);
+    const char *reply = f->sent->pdata[0];
+    assert_non_null(strstr(reply, "from='proxy.example.org'"));
+    assert_non_null(strstr(reply, "to='" ALICE "'"));
+    assert_non_null(strstr(reply, "<a xmlns='urn:x'>ok</a>"));
+    assert_int_equal(inflight_count(f->inflight), 0);
+    assert_int_equal(f->worker1.info.in_flight, 0);
+    assert_int_equal(fake_world.forgotten, 1);
+    assert_true(f->worker1.info.latency_ms >= 0.0);
+    assert_int_equal(f->worker1.info.recent_failures, 0);
+}
+
+static void inflight_end__answers_an_error_from_the_domain(void **state)
+{
+    fixture_t *f = *state;
+    request_t *request = start(f, ALICE, "q1", &f->worker1);
+    g_ptr_array_set_size(f->sent, 0);
+    const stanza_error_t error = {"wait", "remote-server-timeout", "late"};
+    inflight_end(f->inflight, request, NULL, &error);
+    const char *answer = f->sent->pdata[0];
+    assert_non_null(strstr(answer, "type='error' id='q1' from='proxy.example.org' to='" ALICE
+                                   "'"));
+    assert_non_null(strstr(answer, "<remote-server-timeout"));
+    assert_int_equal(f->worker1.info.recent_failures, 1);
+}
+
+/* A reload replaces the encoding: the request keeps the instance that made
+ * its token, which finishes once that request ends. */
+static void inflight__keeps_the_encoding_that_made_a_token_until_its_request_ends(void **state)
+{
+    fixture_t *f = *state;
+    request_t *request = start(f, ALICE, "q1", &f->worker1);
+    plugin_unref(f->jat);
+    f->jat = plugin_new_builtin(f->config, &fake_jat_descriptor, NULL);
+    assert_int_equal(fake_world.jat_instances->len, 2);
+    request_t *found;
+    assert_int_equal(inflight_match_reply(f->inflight, "t1", "q1", "worker-1", &found),
+                     INFLIGHT_MATCHED);
+    const stanza_error_t error = {"wait", "remote-server-timeout", NULL};
+    inflight_end(f->inflight, request, NULL, &error);
+    assert_int_equal(fake_world.jat_instances->len, 1);
+}
+
+typedef struct retry_call {
+    fixture_t *f;
+    request_t *request;
+    resource_t *to;
+} retry_call_t;
+
+static void do_retry(const wire_stanza_t *kept, void *data)
+{
+    retry_call_t *call = data;
+    inflight_retry(call->f->inflight, call->request, call->to, kept);
+}
+
+static void inflight_retry__moves_a_request_to_another_resource_with_its_token(void **state)
+{
+    fixture_t *f = *state;
+    request_t *request = start(f, ALICE, "q1", &f->worker1);
+    assert_non_null(request->retry_request);
+    g_ptr_array_set_size(f->sent, 0);
+    retry_call_t call = {f, request, &f->worker2};
+    assert_int_equal(stream_parse_stanzas(request->retry_request, request->retry_length,
+                                          do_retry, &call),
+                     1);
+    assert_true(request->retried);
+    assert_ptr_equal(request->resource, &f->worker2);
+    assert_int_equal(f->worker1.info.in_flight, 0);
+    assert_int_equal(f->worker2.info.in_flight, 1);
+    const char *forwarded = f->sent->pdata[0];
+    assert_non_null(strstr(forwarded, "from='proxy.example.org/t1'"));
+    assert_non_null(strstr(forwarded, "to='service@example.org/worker-2'"));
+    request_t *found;
+    assert_int_equal(inflight_match_reply(f->inflight, "t1", "q1", "worker-2", &found),
+                     INFLIGHT_MATCHED);
+}
+
+static void inflight_earliest__is_the_first_deadline(void **state)
+{
+    fixture_t *f = *state;
+    request_t *first = start(f, ALICE, "q1", &f->worker1);
+    request_t *second = start(f, "bob@example.org/pc", "q1", &f->worker1);
+    assert_ptr_equal(inflight_earliest(f->inflight), first);
+    assert_true(first->deadline <= second->deadline);
+    const stanza_error_t error = {"wait", "remote-server-timeout", NULL};
+    inflight_end(f->inflight, first, NULL, &error);
+    assert_ptr_equal(inflight_earliest(f->inflight), second);
+}
+
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(inflight_start__forwards_from_a_token_to_the_resource),
+        T(inflight_admit__refuses_a_duplicate_sender_and_id_whatever_the_token),
+        T(inflight_admit__applies_the_limits_until_requests_end),
+        T(inflight_start__withdraws_what_cannot_be_encoded),
+        T(inflight_match_reply__names_why_a_reply_matches_nothing),
+        T(inflight_end__forwards_the_reply_and_forgets_everything),
+        T(inflight_end__answers_an_error_from_the_domain),
+        T(inflight__keeps_the_encoding_that_made_a_token_until_its_request_ends),
+        T(inflight_retry__moves_a_request_to_another_resource_with_its_token),
+        T(inflight_earliest__is_the_first_deadline),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
