@@ -32,8 +32,9 @@
  *     from a resource of the target; the token is still untrusted.
  *   - Every token that encode() returned is passed to forget() exactly once,
  *     when its request ends for whatever reason (reply, timeout, the
- *     resource going offline, a disconnect, shutdown), or at once if the
- *     host could not use it.
+ *     resource going offline, a disconnect, shutdown), when the message it
+ *     was made for has been forwarded, or at once if the host could not
+ *     use it.
  *   - fini() comes after the last call into the ops, also when client-proxy
  *     stops with requests in flight.
  *
@@ -45,7 +46,23 @@
  * Versioning: tables that may grow (cp_host_api_t, the ops tables,
  * cp_resource_t) begin with their own size and only ever grow at their end.
  * A plugin must check host_api->size before using a member added after the
- * ABI minor it was built for.
+ * ABI minor it was built for.  cp_dispatch_request_t also grows at its end;
+ * it needs no size, since the host never loads a plugin of a newer minor.
+ *
+ * Addresses (ABI 1.1).  Every token is also the sender's address: the
+ * implementing client may keep it and write to it later, to send the user
+ * a message or an IQ request.  So encode()'s EXPIRES is the end of the
+ * token's life as an address ([proxy] address_lifetime from now), and from
+ * ABI 1.1 forget() means "this request or message has ended", not "this
+ * token is dead": an encoding that keeps state per token keeps it until
+ * the token's expiry, pinned while requests made with it are in flight
+ * (between encode() and forget()), and within host_api->address_limit(),
+ * dropping the least recently used unpinned tokens first.  decode() may be
+ * called for a token the implementing client wrote itself, at any time
+ * before its expiry, and also for a token encode() never made (raw and
+ * base32 tokens can be written by anyone).  A plugin built for ABI 1.0
+ * still works: its tokens serve as addresses for as long as it decodes
+ * them.
  */
 #ifndef CLIENT_PROXY_PLUGIN_H
 #define CLIENT_PROXY_PLUGIN_H
@@ -59,7 +76,7 @@ extern "C" {
 
 /** A major bump breaks every plugin; a minor bump only appends. */
 #define CP_PLUGIN_ABI_MAJOR 1
-#define CP_PLUGIN_ABI_MINOR 0
+#define CP_PLUGIN_ABI_MINOR 1
 
 /** Name of the one symbol a plugin exports. */
 #define CP_PLUGIN_SYMBOL "cp_plugin_descriptor"
@@ -130,6 +147,11 @@ typedef struct cp_host_api {
     /** Fills BUF with LEN bytes from the kernel's CSPRNG.
      *  Returns CP_OK or CP_EFAIL. */
     int (*random_bytes)(cp_host_t *host, void *buf, size_t len);
+
+    /** ABI 1.1.  How many addresses an encoding that keeps state per token
+     *  may keep at most ([limits] addresses), pinned ones aside (see
+     *  "Addresses" above). */
+    size_t (*address_limit)(cp_host_t *host);
 } cp_host_api_t;
 
 /* ---- JAT encodings ---------------------------------------------------- */
@@ -138,10 +160,13 @@ typedef struct cp_host_api {
 typedef struct cp_jat_ops {
     size_t size; /**< sizeof(cp_jat_ops_t) as the plugin was built */
 
-    /** Writes the token for JID (a full JID) into TOKEN, NUL-terminated.
-     *  TOKEN has TOKEN_SIZE bytes (at least CP_TOKEN_MAX + 1).  EXPIRES is
-     *  the request's deadline in seconds since the Unix epoch; a token need
-     *  not be accepted after it.  Every byte must be valid in a JID
+    /** Writes the token for JID (a full JID, or a bare one) into TOKEN,
+     *  NUL-terminated.  TOKEN has TOKEN_SIZE bytes (at least
+     *  CP_TOKEN_MAX + 1).  EXPIRES is in seconds since the Unix epoch: the
+     *  token must decode until then, and need not after.  From ABI 1.1 it is
+     *  the end of the token's life as an address (see "Addresses"); before,
+     *  the request's deadline.  Giving the same JID the same token while it
+     *  lives makes a stable address.  Every byte must be valid in a JID
      *  resourcepart.  Returns CP_OK, CP_ETOOLONG, or CP_EFAIL. */
     int (*encode)(void *state, const char *jid, int64_t expires, char *token, size_t token_size);
 
@@ -152,8 +177,11 @@ typedef struct cp_jat_ops {
      *  Returns CP_OK, CP_EBADTOKEN, or CP_EEXPIRED. */
     int (*decode)(void *state, const char *token, char *jid, size_t jid_size);
 
-    /** Optional (may be NULL).  The request that TOKEN was made for has
-     *  ended (answered, timed out, or abandoned): state kept for it can go. */
+    /** Optional (may be NULL).  The request or message that TOKEN was made
+     *  for has ended (answered, timed out, abandoned, or forwarded).  Before
+     *  ABI 1.1: state kept for it can go.  From ABI 1.1: the token is no
+     *  longer pinned, but still the sender's address until its expiry (see
+     *  "Addresses"). */
     void (*forget)(void *state, const char *token);
 } cp_jat_ops_t;
 
@@ -172,11 +200,19 @@ typedef struct cp_resource {
     unsigned recent_failures;   /**< errors and timeouts among its recent replies */
 } cp_resource_t;
 
-/** What a strategy knows of the request it places.  Borrowed for the call. */
+/** What a strategy knows of the request it places.  Borrowed for the call,
+ *  and every string and array in it.  Grows at its end (see "Versioning"). */
 typedef struct cp_dispatch_request {
     const char *sender;     /**< full JID of the requester */
-    const char *type;       /**< "get" or "set" */
-    const char *payload_ns; /**< namespace of the payload element, or NULL */
+    const char *type;       /**< "get" or "set" for an IQ request; from ABI
+                                 1.1, for a message, its type: "chat",
+                                 "groupchat", "headline" or "normal" */
+    const char *payload_ns; /**< namespace of the payload element (a
+                                 message's first child), or NULL */
+    /** ABI 1.1.  The payload element's attributes as name, value pairs,
+     *  NULL-terminated, never NULL (empty when it has none).  Names are as
+     *  written, prefixed ones included ("xml:lang").  Values unescaped. */
+    const char *const *payload_attributes;
 } cp_dispatch_request_t;
 
 typedef struct cp_dispatch_ops {

@@ -14,6 +14,7 @@ struct cp_host {
     GPtrArray *logs;      /* "LEVEL message", owned */
     GString *transcript;  /* for failure messages */
     bool random_broken;
+    size_t address_limit;
 };
 
 static const char *const level_names[] = {"ERROR", "WARNING", "INFO", "DEBUG"};
@@ -63,12 +64,18 @@ static int fake_random_bytes(cp_host_t *host, void *buf, size_t len)
     return CP_OK;
 }
 
+static size_t fake_address_limit(cp_host_t *host)
+{
+    return host->address_limit;
+}
+
 const cp_host_api_t fake_host_api = {
     .size = sizeof(cp_host_api_t),
     .log = fake_log,
     .config_get = fake_config_get,
     .config_error = fake_config_error,
     .random_bytes = fake_random_bytes,
+    .address_limit = fake_address_limit,
 };
 
 cp_host_t *fake_host_new(void)
@@ -78,6 +85,7 @@ cp_host_t *fake_host_new(void)
     host->errors = g_ptr_array_new_with_free_func(g_free);
     host->logs = g_ptr_array_new_with_free_func(g_free);
     host->transcript = g_string_new(NULL);
+    host->address_limit = 100000; /* [limits] addresses' default */
     return host;
 }
 
@@ -95,6 +103,11 @@ void fake_host_free(cp_host_t *host)
 void fake_host_set(cp_host_t *host, const char *key, const char *value)
 {
     g_hash_table_insert(host->config, g_strdup(key), g_strdup(value));
+}
+
+void fake_host_set_address_limit(cp_host_t *host, size_t limit)
+{
+    host->address_limit = limit;
 }
 
 void fake_host_break_random(cp_host_t *host)

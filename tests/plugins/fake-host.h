@@ -23,6 +23,9 @@ void fake_host_free(cp_host_t *host);
 /** Sets KEY to VALUE (copied) in the plugin's configuration group. */
 void fake_host_set(cp_host_t *host, const char *key, const char *value);
 
+/** What address_limit() says from now on (100000 at first). */
+void fake_host_set_address_limit(cp_host_t *host, size_t limit);
+
 /** Makes random_bytes() fail from now on. */
 void fake_host_break_random(cp_host_t *host);
 

@@ -49,16 +49,23 @@ static void round_trip__keeps__unusual_jids_behind_26_base32_characters(void **s
     }
 }
 
-static void encode__hides__the_jid_behind_a_fresh_token_each_time(void **state)
+/* Each token is its sender's address (plugin.h, "Addresses"): one JID has
+ * one token while it lives, and another JID another one. */
+static void encode__gives__one_jid_one_hidden_token_while_it_lives(void **state)
 {
     jat_fixture_t *fx = *state;
     char *a = jat_encode_ok(fx, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@example.org/r", jat_in_an_hour());
     char *b = jat_encode_ok(fx, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@example.org/r", jat_in_an_hour());
-    assert_string_not_equal(a, b);
+    char *c = jat_encode_ok(fx, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@example.org/s", jat_in_an_hour());
+    assert_string_equal(a, b);
+    assert_string_not_equal(a, c);
     assert_null(strstr(a, "aaaaa"));
-    assert_null(strstr(b, "aaaaa"));
+    fx->ops->forget(fx->state, a);
+    fx->ops->forget(fx->state, b);
+    fx->ops->forget(fx->state, c);
     g_free(a);
     g_free(b);
+    g_free(c);
 }
 
 static void round_trip__keeps__a_1023_byte_resource_and_the_longest_jid(void **state)
@@ -122,67 +129,112 @@ static void decode__refuses__tokens_of_another_instance(void **state)
     jat_fixture_free(other);
 }
 
-static void decode__returns__eexpired_once_then_forgets_the_token(void **state)
+/* A pinned token (its request in flight) says it expired; once its
+ * request ended, it is gone. */
+static void decode__returns__eexpired_until_an_expired_token_is_forgotten(void **state)
 {
     jat_fixture_t *fx = *state;
     char *token = jat_encode_ok(fx, "juliet@example.com/balcony", a_minute_ago());
     assert_int_equal(jat_decode_status(fx, token), CP_EEXPIRED);
-    assert_int_equal(jat_decode_status(fx, token), CP_EBADTOKEN);
-    g_free(token);
-}
-
-static void forget__removes__the_token_and_only_it(void **state)
-{
-    jat_fixture_t *fx = *state;
-    char *kept = jat_encode_ok(fx, "romeo@example.net/orchard", jat_in_an_hour());
-    char *token = jat_encode_ok(fx, "juliet@example.com/balcony", jat_in_an_hour());
-    assert_int_equal(jat_decode_status(fx, token), CP_OK);
+    assert_int_equal(jat_decode_status(fx, token), CP_EEXPIRED);
     fx->ops->forget(fx->state, token);
     assert_int_equal(jat_decode_status(fx, token), CP_EBADTOKEN);
-    fx->ops->forget(fx->state, token);                        /* twice is harmless */
-    fx->ops->forget(fx->state, "aaaaaaaaaaaaaaaaaaaaaaaaaa"); /* so is an unknown one */
-    fx->ops->forget(fx->state, "");
-    assert_int_equal(jat_decode_status(fx, kept), CP_OK);
-    g_free(kept);
     g_free(token);
 }
 
-/* An expired entry nobody decodes or forgets is still dropped once the
- * table grows: decoding it then says "unknown", not "expired". */
-static void encode__sweeps__expired_entries_as_the_table_grows(void **state)
+/* From ABI 1.1, forget() ends the request, not the address. */
+static void forget__keeps__the_token_as_an_address_until_it_expires(void **state)
+{
+    jat_fixture_t *fx = *state;
+    char *token = jat_encode_ok(fx, "juliet@example.com/balcony", jat_in_an_hour());
+    fx->ops->forget(fx->state, token);
+    assert_int_equal(jat_decode_status(fx, token), CP_OK);
+    fx->ops->forget(fx->state, token);                        /* once more is harmless */
+    fx->ops->forget(fx->state, "aaaaaaaaaaaaaaaaaaaaaaaaaa"); /* so is an unknown one */
+    fx->ops->forget(fx->state, "");
+    assert_int_equal(jat_decode_status(fx, token), CP_OK);
+    g_free(token);
+}
+
+/* Beyond the host's address_limit(), the least recently used unpinned
+ * addresses go first: given out, or written to, counts as a use. */
+static void forget__drops__the_least_recently_used_beyond_the_limit(void **state)
+{
+    (void)state;
+    cp_host_t *host = fake_host_new();
+    fake_host_set_address_limit(host, 3);
+    jat_fixture_t fx = {.host = host, .ops = fake_host_jat_ops()};
+    assert_int_equal(fake_host_init_plugin(host, &fx.state), CP_OK);
+    char *tokens[5];
+    for (int i = 0; i < 5; i++) {
+        g_autofree char *jid = g_strdup_printf("user%d@example.org/r", i);
+        tokens[i] = jat_encode_ok(&fx, jid, jat_in_an_hour());
+    }
+    /* All pinned: none may go. */
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(jat_decode_status(&fx, tokens[i]), CP_OK);
+    for (int i = 0; i < 4; i++)
+        fx.ops->forget(fx.state, tokens[i]);
+    /* Unpinned 0..3, at most three kept: 0 went.  4 is still pinned. */
+    assert_int_equal(jat_decode_status(&fx, tokens[0]), CP_EBADTOKEN);
+    assert_int_equal(jat_decode_status(&fx, tokens[1]), CP_OK); /* now the most recent */
+    fx.ops->forget(fx.state, tokens[4]);                       /* 2 is the oldest now */
+    assert_int_equal(jat_decode_status(&fx, tokens[2]), CP_EBADTOKEN);
+    assert_int_equal(jat_decode_status(&fx, tokens[1]), CP_OK);
+    assert_int_equal(jat_decode_status(&fx, tokens[3]), CP_OK);
+    assert_int_equal(jat_decode_status(&fx, tokens[4]), CP_OK);
+    for (int i = 0; i < 5; i++)
+        g_free(tokens[i]);
+    cp_plugin_descriptor.fini(fx.state);
+    fake_host_free(host);
+}
+
+/* Memory stays bounded by the limit however many senders come and go. */
+static void encode__keeps__the_table_within_the_limit_whatever_the_senders(void **state)
+{
+    (void)state;
+    cp_host_t *host = fake_host_new();
+    fake_host_set_address_limit(host, 100);
+    jat_fixture_t fx = {.host = host, .ops = fake_host_jat_ops()};
+    assert_int_equal(fake_host_init_plugin(host, &fx.state), CP_OK);
+    char *first = NULL;
+    for (int i = 0; i < 20000; i++) {
+        g_autofree char *jid = g_strdup_printf("user%d@example.org/r", i);
+        char *token = jat_encode_ok(&fx, jid, jat_in_an_hour());
+        fx.ops->forget(fx.state, token);
+        if (!first)
+            first = token;
+        else
+            g_free(token);
+    }
+    assert_int_equal(jat_decode_status(&fx, first), CP_EBADTOKEN);
+    g_free(first);
+    cp_plugin_descriptor.fini(fx.state);
+    fake_host_free(host);
+}
+
+/* Expired addresses leave as soon as nothing pins them; live ones stay. */
+static void forget__drops__expired_addresses_and_keeps_live_ones(void **state)
 {
     jat_fixture_t *fx = *state;
     GPtrArray *live = g_ptr_array_new_with_free_func(g_free);
     GPtrArray *dead = g_ptr_array_new_with_free_func(g_free);
-    for (int i = 0; i < 20; i++)
-        g_ptr_array_add(live, jat_encode_ok(fx, "juliet@example.com/balcony", jat_in_an_hour()));
-    for (int i = 0; i < 5000; i++)
-        g_ptr_array_add(dead, jat_encode_ok(fx, "romeo@example.net/orchard", a_minute_ago()));
-
-    assert_true(fake_host_log_count(fx->host, CP_LOG_DEBUG, "swept") >= 10);
-    /* The first expired tokens were swept; the newest may still be there. */
-    for (guint i = 0; i < 100; i++)
+    for (int i = 0; i < 20; i++) {
+        g_autofree char *jid = g_strdup_printf("juliet%d@example.com/balcony", i);
+        g_ptr_array_add(live, jat_encode_ok(fx, jid, jat_in_an_hour()));
+        fx->ops->forget(fx->state, g_ptr_array_index(live, live->len - 1));
+    }
+    for (int i = 0; i < 500; i++) {
+        g_autofree char *jid = g_strdup_printf("romeo%d@example.net/orchard", i);
+        g_ptr_array_add(dead, jat_encode_ok(fx, jid, a_minute_ago()));
+        fx->ops->forget(fx->state, g_ptr_array_index(dead, dead->len - 1));
+    }
+    for (guint i = 0; i < dead->len; i++)
         assert_int_equal(jat_decode_status(fx, g_ptr_array_index(dead, i)), CP_EBADTOKEN);
-    assert_int_equal(jat_decode_status(fx, g_ptr_array_index(dead, dead->len - 1)), CP_EEXPIRED);
-    /* Live tokens survive every sweep. */
     for (guint i = 0; i < live->len; i++)
         assert_int_equal(jat_decode_status(fx, g_ptr_array_index(live, i)), CP_OK);
     g_ptr_array_free(live, TRUE);
     g_ptr_array_free(dead, TRUE);
-}
-
-/* Sweeps only free memory if they run while the table is small: every
- * sweep found at most a bounded number of entries left. */
-static void encode__keeps__the_table_bounded_without_forget(void **state)
-{
-    jat_fixture_t *fx = *state;
-    for (int i = 0; i < 20000; i++) {
-        char *token = jat_encode_ok(fx, "romeo@example.net/orchard", a_minute_ago());
-        g_free(token);
-    }
-    size_t sweeps = fake_host_log_count(fx->host, CP_LOG_DEBUG, "swept");
-    assert_true(sweeps >= 20000 / 128);
-    assert_int_equal(fake_host_log_count(fx->host, CP_LOG_DEBUG, ", 0 left"), sweeps);
 }
 
 static void encode__fails__without_random_bytes(void **unused)
@@ -215,14 +267,15 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(descriptor__names__opaque_jat_with_forget),
         cmocka_unit_test_setup_teardown(round_trip__keeps__unusual_jids_behind_26_base32_characters, setup, teardown),
-        cmocka_unit_test_setup_teardown(encode__hides__the_jid_behind_a_fresh_token_each_time, setup, teardown),
+        cmocka_unit_test_setup_teardown(encode__gives__one_jid_one_hidden_token_while_it_lives, setup, teardown),
         cmocka_unit_test_setup_teardown(round_trip__keeps__a_1023_byte_resource_and_the_longest_jid, setup, teardown),
         cmocka_unit_test_setup_teardown(decode__refuses__unknown_and_altered_tokens, setup, teardown),
         cmocka_unit_test_setup_teardown(decode__refuses__tokens_of_another_instance, setup, teardown),
-        cmocka_unit_test_setup_teardown(decode__returns__eexpired_once_then_forgets_the_token, setup, teardown),
-        cmocka_unit_test_setup_teardown(forget__removes__the_token_and_only_it, setup, teardown),
-        cmocka_unit_test_setup_teardown(encode__sweeps__expired_entries_as_the_table_grows, setup, teardown),
-        cmocka_unit_test_setup_teardown(encode__keeps__the_table_bounded_without_forget, setup, teardown),
+        cmocka_unit_test_setup_teardown(decode__returns__eexpired_until_an_expired_token_is_forgotten, setup, teardown),
+        cmocka_unit_test_setup_teardown(forget__keeps__the_token_as_an_address_until_it_expires, setup, teardown),
+        cmocka_unit_test(forget__drops__the_least_recently_used_beyond_the_limit),
+        cmocka_unit_test_setup_teardown(forget__drops__expired_addresses_and_keeps_live_ones, setup, teardown),
+        cmocka_unit_test(encode__keeps__the_table_within_the_limit_whatever_the_senders),
         cmocka_unit_test(encode__fails__without_random_bytes),
         cmocka_unit_test(fini__frees__tokens_never_forgotten),
     };
