@@ -6,11 +6,6 @@
 #include "jid.h"
 #include "log.h"
 
-/* Tokens stay valid a little past the request's deadline, so that the wall
- * clock (tokens) and the monotonic clock (deadlines) cannot disagree about
- * a reply that arrives just in time. */
-#define TOKEN_GRACE_SECONDS 5
-
 struct inflight {
     outbox_t *outbox;        /* borrowed */
     char *domain;            /* answers come from it */
@@ -18,11 +13,17 @@ struct inflight {
     char *target;
     int request_timeout;     /* seconds */
     overload_t *limits;
-    /* Two indexes of the same requests: a reply names its request by token
-     * and id; a duplicate is found by sender and id, whatever the encoding
-     * (with a random token, the same sender and id make another token). */
-    GHashTable *by_token;    /* request_t, keyed on (token, id); owning */
-    GHashTable *by_sender;   /* request_t, keyed on (sender, id) */
+    unsigned max_outbound;   /* half of [limits] in_flight */
+    unsigned outbound_serial;
+    /* Every request is in by_sender and by_deadline, and in one of the two
+     * indexes its answer finds it by: a resource's reply names a forward
+     * request by token and id, a user's answer an outbound one by our id.
+     * A duplicate is found by sender and id, whatever the encoding (with a
+     * random token, the same sender and id make another token). */
+    GHashTable *by_sender;   /* request_t, keyed on (sender, id); owning */
+    GHashTable *by_token;    /* forward request_t, keyed on (token, id) */
+    GHashTable *by_wire_id;  /* outbound request_t, keyed on wire_id */
+    GQueue outbound;         /* outbound request_t, oldest first */
     GQueue by_deadline;      /* request_t, earliest first */
     GString *scratch;        /* where stanzas are written, reused */
 };
@@ -57,8 +58,10 @@ inflight_t *inflight_new(const config_t *config, outbox_t *outbox)
     inflight->outbox = outbox;
     inflight->limits = overload_new(config);
     /* The request and its strings are one allocation. */
-    inflight->by_token = g_hash_table_new_full(token_hash, token_equal, g_free, NULL);
-    inflight->by_sender = g_hash_table_new(sender_hash, sender_equal);
+    inflight->by_sender = g_hash_table_new_full(sender_hash, sender_equal, g_free, NULL);
+    inflight->by_token = g_hash_table_new(token_hash, token_equal);
+    inflight->by_wire_id = g_hash_table_new(g_str_hash, g_str_equal);
+    g_queue_init(&inflight->outbound);
     g_queue_init(&inflight->by_deadline);
     inflight->scratch = g_string_sized_new(1024);
     inflight_reconfigure(inflight, config);
@@ -69,8 +72,9 @@ void inflight_free(inflight_t *inflight)
 {
     if (!inflight)
         return;
-    g_assert(g_hash_table_size(inflight->by_token) == 0);
+    g_assert(g_hash_table_size(inflight->by_sender) == 0);
     g_hash_table_destroy(inflight->by_token);
+    g_hash_table_destroy(inflight->by_wire_id);
     g_hash_table_destroy(inflight->by_sender);
     overload_free(inflight->limits);
     g_string_free(inflight->scratch, TRUE);
@@ -89,15 +93,18 @@ void inflight_reconfigure(inflight_t *inflight, const config_t *config)
     g_free(inflight->target);
     inflight->target = g_strdup(config->target);
     inflight->request_timeout = config->request_timeout;
+    inflight->max_outbound = (unsigned)MAX(1, config->in_flight / 2);
     overload_reconfigure(inflight->limits, config);
 }
 
 inflight_admission_t inflight_admit(inflight_t *inflight, const char *sender, const char *id,
-                                    int64_t now)
+                                    bool outbound, int64_t now)
 {
     request_t key = {.sender = (char *)sender, .id = (char *)id};
     if (g_hash_table_contains(inflight->by_sender, &key))
         return INFLIGHT_DUPLICATE;
+    if (outbound && inflight->outbound.length >= inflight->max_outbound)
+        return INFLIGHT_FULL;
     switch (overload_admit(inflight->limits, sender, now)) {
     case OVERLOAD_ADMITTED:
         return INFLIGHT_ADMITTED;
@@ -116,24 +123,42 @@ void inflight_withdraw(inflight_t *inflight, const char *sender)
     overload_release(inflight->limits, sender);
 }
 
-/* Makes a request and its strings in one allocation: one per request. */
-static request_t *request_new(const char *token, const char *id, const char *sender,
-                              const char *retry_request, size_t retry_length)
+/* Copies TEXT (may be NULL) to *NEXT and moves *NEXT past it. */
+static char *place(char **next, const char *text, size_t length)
 {
-    size_t token_size = strlen(token) + 1, id_size = strlen(id) + 1;
-    size_t sender_size = strlen(sender) + 1;
-    size_t retry_size = retry_request ? retry_length + 1 : 0;
-    request_t *request =
-        g_malloc0(sizeof *request + token_size + id_size + sender_size + retry_size);
-    request->token = memcpy((char *)(request + 1), token, token_size);
-    request->id = memcpy(request->token + token_size, id, id_size);
-    request->sender = memcpy(request->id + id_size, sender, sender_size);
-    if (retry_request) {
-        request->retry_request =
-            memcpy(request->sender + sender_size, retry_request, retry_length);
-        request->retry_request[retry_length] = '\0';
-        request->retry_length = retry_length;
-    }
+    if (!text)
+        return NULL;
+    char *copy = memcpy(*next, text, length);
+    copy[length] = '\0';
+    *next += length + 1;
+    return copy;
+}
+
+static size_t size_of(const char *text)
+{
+    return text ? strlen(text) + 1 : 0;
+}
+
+/* Makes a request and its strings in one allocation: one per request.
+ * USER and WIRE_ID are for outbound requests (NULL otherwise), RETRY for a
+ * get that may be retried (NULL otherwise). */
+static request_t *request_new(const char *token, const char *id, const char *sender,
+                              const char *user, const char *wire_id, const char *retry,
+                              size_t retry_length, int64_t now, int64_t deadline)
+{
+    size_t strings = size_of(token) + size_of(id) + size_of(sender) + size_of(user) +
+                     size_of(wire_id) + (retry ? retry_length + 1 : 0);
+    request_t *request = g_malloc0(sizeof *request + strings);
+    char *next = (char *)(request + 1);
+    request->token = place(&next, token, strlen(token));
+    request->id = place(&next, id, strlen(id));
+    request->sender = place(&next, sender, strlen(sender));
+    request->user = place(&next, user, user ? strlen(user) : 0);
+    request->wire_id = wire_id ? place(&next, wire_id, strlen(wire_id)) : request->id;
+    request->retry_request = place(&next, retry, retry_length);
+    request->retry_length = retry ? retry_length : 0;
+    request->sent_at = now;
+    request->deadline = deadline;
     request->resource_link.data = request;
     request->deadline_link.data = request;
     return request;
@@ -176,52 +201,73 @@ static void forward(inflight_t *inflight, const char *bytes, size_t length, cons
     outbox_send_string(inflight->outbox, inflight->scratch);
 }
 
-inflight_start_status_t inflight_start(inflight_t *inflight, const wire_stanza_t *iq,
-                                       plugin_t *jat, resource_t *resource, bool keep_for_retry,
-                                       int64_t now, request_t **started)
+request_t *inflight_start(inflight_t *inflight, const wire_stanza_t *iq, const char *token,
+                          plugin_t *jat, resource_t *resource, bool keep_for_retry, int64_t now)
 {
-    char token[CP_TOKEN_MAX + 1];
-    int64_t expires = g_get_real_time() / G_USEC_PER_SEC + inflight->request_timeout +
-                      TOKEN_GRACE_SECONDS;
-    int status = plugin_encode(jat, iq->from, expires, token, sizeof token);
-    size_t token_length = status == CP_OK ? strnlen(token, sizeof token) : 0;
-    if (token_length == 0 || token_length > CP_TOKEN_MAX) {
-        if (status == CP_OK) { /* encoded, but unusable: let it go like any other */
-            token[CP_TOKEN_MAX] = '\0';
-            plugin_forget(jat, token);
-        }
-        log_warning("%s cannot encode %s (status %d)", plugin_file(jat), iq->from, status);
-        inflight_withdraw(inflight, iq->from);
-        return INFLIGHT_UNENCODABLE;
-    }
-
-    request_t *request = request_new(token, iq->id, iq->from, keep_for_retry ? iq->bytes : NULL,
-                                     iq->length);
-    /* Two live requests cannot share a token and an id: the sender and id
-     * were admitted as unique, and an encoding gives two senders two
-     * tokens.  A plugin that broke that would route one reply twice. */
-    if (g_hash_table_contains(inflight->by_token, request)) {
-        log_error("%s made token %s twice: refusing the second request", plugin_file(jat),
-                  token);
-        g_free(request);
+    /* The sender and id were admitted as unique, and one address stands for
+     * one sender, so no request in flight has this token and id; a plugin
+     * that broke that would have one reply routed twice. */
+    request_t key = {.token = (char *)token, .id = iq->id};
+    if (g_hash_table_contains(inflight->by_token, &key)) {
+        log_error("%s gave token %s to two senders: refusing the second request",
+                  plugin_file(jat), token);
         plugin_forget(jat, token);
         inflight_withdraw(inflight, iq->from);
-        return INFLIGHT_UNENCODABLE;
+        return NULL;
     }
+    request_t *request =
+        request_new(token, iq->id, iq->from, NULL, NULL, keep_for_retry ? iq->bytes : NULL,
+                    iq->length, now, now + (int64_t)inflight->request_timeout * G_USEC_PER_SEC);
     request->jat = plugin_ref(jat);
-    request->sent_at = now;
-    request->deadline = now + (int64_t)inflight->request_timeout * G_USEC_PER_SEC;
-    g_hash_table_add(inflight->by_token, request);
     g_hash_table_add(inflight->by_sender, request);
+    g_hash_table_add(inflight->by_token, request);
     attach_to_resource(request, resource);
     insert_by_deadline(inflight, request);
 
     log_debug("request %s from %s -> %s/%s as %s/%s", request->id, request->sender,
               inflight->target, resource->info.name, inflight->instance_domain, token);
     forward(inflight, iq->bytes, iq->length, token, resource);
-    if (started)
-        *started = request;
-    return INFLIGHT_STARTED;
+    return request;
+}
+
+request_t *inflight_start_outbound(inflight_t *inflight, const wire_stanza_t *iq,
+                                   const char *address, const char *user, int64_t now)
+{
+    char wire_id[sizeof INFLIGHT_OUTBOUND_ID_PREFIX + 24];
+    g_snprintf(wire_id, sizeof wire_id, INFLIGHT_OUTBOUND_ID_PREFIX "%u-%08x",
+               ++inflight->outbound_serial, g_random_int());
+    request_t *request =
+        request_new(address, iq->id, iq->from, user, wire_id, NULL, 0, now,
+                    now + (int64_t)inflight->request_timeout * G_USEC_PER_SEC);
+    g_hash_table_add(inflight->by_sender, request);
+    g_hash_table_insert(inflight->by_wire_id, request->wire_id, request);
+    g_queue_push_tail_link(&inflight->outbound, &request->resource_link);
+    insert_by_deadline(inflight, request);
+
+    log_debug("request %s from %s -> %s as %s", request->id, request->sender, user, wire_id);
+    wire_rewrite_with_id(inflight->scratch, iq->bytes, iq->length, inflight->domain, user,
+                         wire_id);
+    outbox_send_string(inflight->outbox, inflight->scratch);
+    return request;
+}
+
+request_t *inflight_match_answer(inflight_t *inflight, const char *id, const char *from)
+{
+    request_t *request = g_hash_table_lookup(inflight->by_wire_id, id);
+    if (!request)
+        return NULL;
+    /* The user's server normalised the address we sent to and answers from
+     * it: compare its bare part without case, its resource exactly. */
+    const char *resource = jid_resource(request->user);
+    if (!jid_bare_equal(from, request->user) || g_strcmp0(jid_resource(from), resource) != 0)
+        return NULL;
+    return request;
+}
+
+void inflight_end_outbound(inflight_t *inflight, const stanza_error_t *error)
+{
+    while (!g_queue_is_empty(&inflight->outbound))
+        inflight_end(inflight, inflight->outbound.head->data, NULL, error);
 }
 
 void inflight_retry(inflight_t *inflight, request_t *request, resource_t *resource,
@@ -259,29 +305,41 @@ void inflight_end(inflight_t *inflight, request_t *request, const wire_stanza_t 
                   const stanza_error_t *error)
 {
     g_assert((reply == NULL) != (error == NULL));
+    /* Answers to a user come from the bare domain; answers to a resource
+     * from the address it wrote to. */
+    char outbound_from[CP_JID_MAX + 1];
+    const char *from = inflight->domain;
+    if (request->user) {
+        jid_join(outbound_from, sizeof outbound_from, inflight->domain, request->token);
+        from = outbound_from;
+    }
     bool failed;
     int64_t elapsed = -1;
     if (reply) {
         log_debug("reply %s from %s -> %s", request->id, reply->from, request->sender);
-        wire_rewrite(inflight->scratch, reply->bytes, reply->length, inflight->domain,
-                     request->sender);
+        wire_rewrite_with_id(inflight->scratch, reply->bytes, reply->length, from,
+                             request->sender, request->user ? request->id : NULL);
         failed = reply->type && strcmp(reply->type, "error") == 0;
         elapsed = g_get_monotonic_time() - request->sent_at;
     } else {
-        stanza_write_error(inflight->scratch, "iq", inflight->domain, request->sender,
-                           request->id, error);
+        stanza_write_error(inflight->scratch, "iq", from, request->sender, request->id, error);
         failed = true;
     }
     outbox_send_string(inflight->outbox, inflight->scratch);
 
-    roster_record_outcome(request->resource, failed, elapsed);
-    plugin_forget(request->jat, request->token);
-    plugin_unref(request->jat); /* the last request of a replaced encoding releases it */
     overload_release(inflight->limits, request->sender);
-    detach_from_resource(request);
     g_queue_unlink(&inflight->by_deadline, &request->deadline_link);
-    g_hash_table_remove(inflight->by_sender, request);
-    g_hash_table_remove(inflight->by_token, request); /* frees it */
+    if (request->user) {
+        g_queue_unlink(&inflight->outbound, &request->resource_link);
+        g_hash_table_remove(inflight->by_wire_id, request->wire_id);
+    } else {
+        roster_record_outcome(request->resource, failed, elapsed);
+        plugin_forget(request->jat, request->token);
+        plugin_unref(request->jat); /* the last request of a replaced encoding releases it */
+        detach_from_resource(request);
+        g_hash_table_remove(inflight->by_token, request);
+    }
+    g_hash_table_remove(inflight->by_sender, request); /* frees it */
 }
 
 request_t *inflight_earliest(const inflight_t *inflight)
@@ -291,5 +349,5 @@ request_t *inflight_earliest(const inflight_t *inflight)
 
 size_t inflight_count(const inflight_t *inflight)
 {
-    return g_hash_table_size(inflight->by_token);
+    return g_hash_table_size(inflight->by_sender);
 }

@@ -1,14 +1,24 @@
 /* Requests in flight: the one owner of every IQ request from its admission
- * to its one reply.
+ * to its one reply, in both directions.
  *
- * A request is admitted against [limits] (inflight_admit), started once a
- * resource is chosen (inflight_start: its token is encoded here, and the
- * request holds a reference to the encoding instance that made it, so its
- * reply decodes even after a reload replaced that encoding), and ended by
- * inflight_end(), whatever the outcome: the resource's reply, or an error
- * client-proxy answers itself (timeout, the resource went offline, the
- * stream dropped, a reload, shutdown).  inflight_end() is the only way a
- * request leaves the table, and it always sends exactly one answer. */
+ * Forward: a user asks the service.  The request is admitted against
+ * [limits] (inflight_admit), started once a resource is chosen and the
+ * sender's address made (inflight_start: the request holds a reference to
+ * the encoding instance that made the token, so its reply decodes even
+ * after a reload replaced that encoding), and matched to the resource's
+ * reply by token and id.
+ *
+ * Outbound: a resource asks a user, through the user's address
+ * (inflight_start_outbound).  It goes to the user from the bare domain with
+ * an id of client-proxy's own, so that ids of different resources never
+ * collide, and the user's answer comes back to the resource with its own
+ * id, from the address it wrote to.
+ *
+ * Either way a request ends by inflight_end(), whatever the outcome: the
+ * answer, or an error client-proxy answers itself (timeout, the resource
+ * went offline, the stream dropped, a reload, shutdown).  inflight_end() is
+ * the only way a request leaves the table, and it always sends exactly one
+ * answer. */
 #ifndef CP_CORE_INFLIGHT_H
 #define CP_CORE_INFLIGHT_H
 
@@ -25,12 +35,22 @@
 #include "stanza.h"
 #include "wire.h"
 
+/* Ids of outbound requests as the user sees them. */
+#define INFLIGHT_OUTBOUND_ID_PREFIX "cp-out-"
+
 typedef struct request {
-    char *token;          /* the resourcepart it was forwarded from */
-    char *id;             /* the sender's id, kept unchanged */
-    char *sender;         /* full JID that asked */
-    resource_t *resource; /* where it went: borrowed from the roster */
-    plugin_t *jat;        /* a reference: the encoding that made the token */
+    char *token;          /* forward: the address it was forwarded from;
+                             outbound: the address the resource wrote to */
+    char *id;             /* the asker's id, kept unchanged */
+    char *sender;         /* full JID that asked: a user, or (outbound) a
+                             resource of the target */
+    resource_t *resource; /* forward: where it went, borrowed from the
+                             roster; outbound: NULL */
+    plugin_t *jat;        /* forward: a reference to the encoding that made
+                             the token; outbound: NULL */
+    char *user;           /* outbound: the user it went to; else NULL */
+    char *wire_id;        /* the id it went out with: forward, the asker's;
+                             outbound, ours */
     char *retry_request;  /* a get's bytes as received, kept for one retry,
                              or NULL */
     size_t retry_length;
@@ -40,11 +60,6 @@ typedef struct request {
     GList resource_link;  /* in resource->requests */
     GList deadline_link;  /* in the table's deadline order */
 } request_t;
-
-typedef enum inflight_start_status {
-    INFLIGHT_STARTED,
-    INFLIGHT_UNENCODABLE, /* the encoding cannot write this sender */
-} inflight_start_status_t;
 
 typedef struct inflight inflight_t;
 
@@ -58,8 +73,10 @@ void inflight_free(inflight_t *inflight);
 void inflight_reconfigure(inflight_t *inflight, const config_t *config);
 
 /* Whether SENDER may place a request with ID now (monotonic µs): a request
- * with the same sender and id is in flight, or a bound
- * or rate of [limits] says no.  When admitted, the request counts against
+ * with the same sender and id is in flight, or a bound or rate of [limits]
+ * says no.  Outbound requests (OUTBOUND) count against the same bounds, and
+ * are also held to half of [limits] in_flight, so that the service asking
+ * cannot starve users asking it.  When admitted, the request counts against
  * the limits until inflight_start() took it, or inflight_withdraw() gave
  * the admission back. */
 typedef enum inflight_admission {
@@ -70,18 +87,27 @@ typedef enum inflight_admission {
     INFLIGHT_RATE,         /* wait/policy-violation */
 } inflight_admission_t;
 inflight_admission_t inflight_admit(inflight_t *inflight, const char *sender, const char *id,
-                                    int64_t now);
+                                    bool outbound, int64_t now);
 void inflight_withdraw(inflight_t *inflight, const char *sender);
 
-/* Starts the admitted request IQ (borrowed) on RESOURCE: encodes its sender
- * with JAT, records it until NOW + request_timeout, keeps its bytes for one
- * retry when KEEP_FOR_RETRY, and forwards it, from INSTANCE_DOMAIN/token to
- * TARGET/resource.  On INFLIGHT_UNENCODABLE the admission is withdrawn and
- * nothing was sent: the caller answers.  *STARTED (may be NULL) gets the
- * request, owned by the table. */
-inflight_start_status_t inflight_start(inflight_t *inflight, const wire_stanza_t *iq,
-                                       plugin_t *jat, resource_t *resource, bool keep_for_retry,
-                                       int64_t now, request_t **started);
+/* Starts the admitted request IQ (borrowed) on RESOURCE: records it until
+ * NOW + request_timeout, keeps its bytes for one retry when KEEP_FOR_RETRY,
+ * and forwards it, from INSTANCE_DOMAIN/TOKEN to TARGET/resource.  TOKEN is
+ * the sender's address, made by JAT and pinned: the request takes that pin
+ * (plugin_forget() when it ends) and a reference to JAT.  Returns the
+ * request, owned by the table; or NULL, with the pin and the admission
+ * given back, when the encoding gave this token to another sender with a
+ * request of this id in flight (a broken plugin). */
+request_t *inflight_start(inflight_t *inflight, const wire_stanza_t *iq, const char *token,
+                          plugin_t *jat, resource_t *resource, bool keep_for_retry, int64_t now);
+
+/* Starts the admitted outbound request IQ (borrowed), a get or set from a
+ * resource of the target to ADDRESS, which stands for USER: records it
+ * until NOW + request_timeout and sends it to USER from the bare domain,
+ * with an id of client-proxy's own.  Returns the request, owned by the
+ * table. */
+request_t *inflight_start_outbound(inflight_t *inflight, const wire_stanza_t *iq,
+                                   const char *address, const char *user, int64_t now);
 
 /* Sends REQUEST's kept bytes (a get) to RESOURCE instead, once. */
 void inflight_retry(inflight_t *inflight, request_t *request, resource_t *resource,
@@ -102,8 +128,17 @@ typedef enum inflight_match {
 inflight_match_t inflight_match_reply(inflight_t *inflight, const char *token, const char *id,
                                       const char *from_resource, request_t **request);
 
-/* Ends REQUEST with exactly one answer to its sender: REPLY, the resource's
- * own (forwarded with only its addresses rewritten), or ERROR, answered by
+/* The outbound request that an answer with ID from FROM answers, or NULL
+ * (none with that id, or FROM is not the user it went to). */
+request_t *inflight_match_answer(inflight_t *inflight, const char *id, const char *from);
+
+/* Ends every outbound request with ERROR: the stream is gone, or client-
+ * proxy stops.  (Forward requests end with their resources.) */
+void inflight_end_outbound(inflight_t *inflight, const stanza_error_t *error);
+
+/* Ends REQUEST with exactly one answer to its sender: REPLY, the answer of
+ * the resource or user it went to (forwarded with only its addresses, and
+ * for an outbound request its id, rewritten), or ERROR, answered by
  * client-proxy.  Exactly one of them is non-NULL.  Records the outcome on
  * its resource, lets its encoding forget the token, gives back its share of
  * the limits, and frees it. */

@@ -33,11 +33,13 @@ static bool name_is(const char *name, size_t length, const char *literal)
 }
 
 /* An attribute whose value the rewrite replaces or drops.  VALUE includes
- * its quotes. */
+ * its quotes.  The id is replaced only when NEW_ID is given. */
 static bool is_replaced(const char *name, size_t name_length, const char *value,
-                        size_t value_length)
+                        size_t value_length, bool new_id)
 {
     if (name_is(name, name_length, "from") || name_is(name, name_length, "to"))
+        return true;
+    if (new_id && name_is(name, name_length, "id"))
         return true;
     return name_is(name, name_length, "xmlns") &&
            value_length == strlen(XMPP_NS_COMPONENT_ACCEPT) + 2 &&
@@ -46,6 +48,12 @@ static bool is_replaced(const char *name, size_t name_length, const char *value,
 
 void wire_rewrite(GString *out, const char *bytes, size_t length, const char *from,
                   const char *to)
+{
+    wire_rewrite_with_id(out, bytes, length, from, to, NULL);
+}
+
+void wire_rewrite_with_id(GString *out, const char *bytes, size_t length, const char *from,
+                          const char *to, const char *id)
 {
     const char *end = bytes + length;
     const char *p = skip_name(bytes + 1, end); /* past '<' and the element's name */
@@ -62,12 +70,17 @@ void wire_rewrite(GString *out, const char *bytes, size_t length, const char *fr
         const char *close = memchr(value + 1, *value, end - value - 1);
         g_assert(close); /* well-formed: every value has its closing quote */
         p = close + 1;
-        if (!is_replaced(attribute, name_end - attribute, value, p - value)) {
+        if (!is_replaced(attribute, name_end - attribute, value, p - value, id != NULL)) {
             g_string_append_c(out, ' ');
             g_string_append_len(out, attribute, p - attribute);
         }
     }
 
+    if (id) {
+        g_string_append(out, " id='");
+        wire_append_escaped(out, id);
+        g_string_append_c(out, '\'');
+    }
     g_string_append(out, " from='");
     wire_append_escaped(out, from);
     g_string_append(out, "' to='");

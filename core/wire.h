@@ -44,6 +44,11 @@ typedef struct wire_stanza {
 void wire_rewrite(GString *out, const char *bytes, size_t length, const char *from,
                   const char *to);
 
+/* As wire_rewrite(), and replaces the id with ID too (added when the
+ * stanza had none). */
+void wire_rewrite_with_id(GString *out, const char *bytes, size_t length, const char *from,
+                          const char *to, const char *id);
+
 /* Appends TEXT to OUT, escaped for an attribute value or character data. */
 void wire_append_escaped(GString *out, const char *text);
 
