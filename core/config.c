@@ -1,8 +1,12 @@
+/* The operator's configuration: see config.h. */
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <fnmatch.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "jid.h"
 
@@ -344,21 +348,128 @@ static bool check_groups(config_t *config, GError **error)
     return true;
 }
 
+/* Reads the whole of PATH into *CONTENTS (a new buffer of *LENGTH bytes;
+ * wipe and free it) and *MODE, both from the one open file, so that the mode
+ * checked is that of the bytes read. */
+static bool read_file(const char *path, char **contents, gsize *length, mode_t *mode,
+                      GError **error)
+{
+    /* O_NONBLOCK: a FIFO named by mistake must not hang before fstat(). */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) {
+        int saved = errno;
+        g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_FILE, "%s: %s", path,
+                    saved == ENOENT ? "no such file" : g_strerror(saved));
+        return false;
+    }
+    struct stat st;
+    const char *problem = fstat(fd, &st) != 0 ? g_strerror(errno)
+                          : !S_ISREG(st.st_mode) ? "not a regular file"
+                                                 : NULL;
+    if (problem) {
+        g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_FILE, "%s: %s", path, problem);
+        close(fd);
+        return false;
+    }
+    *mode = st.st_mode;
+
+    GIOChannel *channel = g_io_channel_unix_new(fd);
+    g_io_channel_set_close_on_unref(channel, TRUE);
+    g_autoptr(GError) read_error = NULL;
+    bool read = g_io_channel_set_encoding(channel, NULL, &read_error) == G_IO_STATUS_NORMAL &&
+                g_io_channel_read_to_end(channel, contents, length, &read_error) ==
+                    G_IO_STATUS_NORMAL;
+    g_io_channel_unref(channel);
+    if (!read)
+        g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_FILE, "%s: %s", path, read_error->message);
+    return read;
+}
+
+/* The number (from 1) of the first line of TEXT that GLib's keyfile parser
+ * refuses, or 0.  GLib's messages quote the line, which may hold a secret,
+ * and do not number it; its parser refuses a line for what the line holds
+ * (or, for a key, for no group before it), so the first refused line is
+ * where a prefix of TEXT first fails to load: found by bisection. */
+static unsigned first_refused_line(const char *text, gsize length)
+{
+    GArray *line_ends = g_array_new(FALSE, FALSE, sizeof(gsize));
+    for (gsize i = 0; i < length; i++)
+        if (text[i] == '\n' || i + 1 == length) {
+            gsize end = i + 1;
+            g_array_append_val(line_ends, end);
+        }
+    /* Invariant: the first LOADS lines load; the first FAILS do not. */
+    guint loads = 0, fails = line_ends->len;
+    while (fails - loads > 1) {
+        guint middle = loads + (fails - loads) / 2;
+        GKeyFile *prefix = g_key_file_new();
+        bool loaded = g_key_file_load_from_data(prefix, text,
+                                                g_array_index(line_ends, gsize, middle - 1),
+                                                G_KEY_FILE_NONE, NULL);
+        g_key_file_free(prefix);
+        if (loaded)
+            loads = middle;
+        else
+            fails = middle;
+    }
+    g_array_free(line_ends, TRUE);
+    return fails;
+}
+
+/* Why GLib refused a line, in words that quote nothing from it. */
+static const char *refused_line_problem(const GError *parse_error)
+{
+    if (g_error_matches(parse_error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_GROUP_NOT_FOUND))
+        return "a key before the first [group]";
+    if (g_error_matches(parse_error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_UNKNOWN_ENCODING))
+        return "an Encoding other than UTF-8";
+    return "not a [group], a key = value or a comment (not shown: it may hold a secret)";
+}
+
+static bool parse_keyfile(config_t *config, const char *text, gsize length, GError **error)
+{
+    g_autoptr(GError) parse_error = NULL;
+    if (g_key_file_load_from_data(config->keyfile, text, length, G_KEY_FILE_NONE, &parse_error))
+        return true;
+    unsigned line = first_refused_line(text, length);
+    if (line > 0)
+        g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_FILE, "%s: line %u: %s", config->path, line,
+                    refused_line_problem(parse_error));
+    else
+        g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_FILE, "%s: not a keyfile", config->path);
+    return false;
+}
+
+/* Like the key files of plugins (plugins/common/key-file.c), a file that
+ * holds the component secret is for its owner's eyes only. */
+static bool check_secret_is_private(const config_t *config, mode_t mode, GError **error)
+{
+    if ((mode & (S_IRGRP | S_IROTH)) == 0 ||
+        !g_key_file_has_key(config->keyfile, CONFIG_GROUP_COMPONENT, "secret", NULL))
+        return true;
+    g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_FILE,
+                "%s: readable by group or others (mode %04o), yet it holds [%s] secret: "
+                "chmod 600 %s",
+                config->path, (unsigned)(mode & 07777), CONFIG_GROUP_COMPONENT, config->path);
+    return false;
+}
+
 config_t *config_load(const char *path, GError **error)
 {
     g_autoptr(config_t) config = g_new0(config_t, 1);
     config->path = g_strdup(path);
     config->keyfile = g_key_file_new();
 
-    g_autoptr(GError) load_error = NULL;
-    if (!g_key_file_load_from_file(config->keyfile, path, G_KEY_FILE_NONE, &load_error)) {
-        /* GLib's messages already name the problem; keep the file name first. */
-        g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_FILE, "%s: %s", path,
-                    g_error_matches(load_error, G_FILE_ERROR, G_FILE_ERROR_NOENT)
-                        ? "no such file"
-                        : load_error->message);
+    char *text = NULL;
+    gsize length = 0;
+    mode_t mode = 0;
+    if (!read_file(path, &text, &length, &mode, error))
         return NULL;
-    }
+    bool parsed = parse_keyfile(config, text, length, error);
+    explicit_bzero(text, length);
+    g_free(text);
+    if (!parsed || !check_secret_is_private(config, mode, error))
+        return NULL;
 
     if (!check_groups(config, error) || !read_component(config, error) ||
         !read_proxy(config, error) || !read_plugins(config, error) ||
@@ -389,6 +500,17 @@ void config_free(config_t *config)
     g_free(config);
 }
 
+bool config_key_is_secret(const char *key)
+{
+    static const char *const secret_words[] = {"secret", "seed", "password", "key", NULL};
+    for (const char *const *word = secret_words; *word; word++) {
+        g_autofree char *suffix = g_strconcat("_", *word, NULL);
+        if (strcmp(key, *word) == 0 || g_str_has_suffix(key, suffix))
+            return true;
+    }
+    return false;
+}
+
 /* Returns the value of GROUP/KEY in CONFIG, stripped, or NULL. */
 static char *raw_value(const config_t *config, const char *group, const char *key)
 {
@@ -414,8 +536,7 @@ static void add_key_changes(GPtrArray *changes, const config_t *old_config,
         g_autofree char *after = raw_value(new_config, group, key);
         if (g_strcmp0(before, after) == 0)
             continue;
-        bool secret = strcmp(group, CONFIG_GROUP_COMPONENT) == 0 && strcmp(key, "secret") == 0;
-        if (secret)
+        if (config_key_is_secret(key))
             g_ptr_array_add(changes, g_strdup_printf("[%s] %s", group, key));
         else
             g_ptr_array_add(changes, g_strdup_printf("[%s] %s (%s -> %s)", group, key,

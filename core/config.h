@@ -73,7 +73,10 @@ typedef struct config {
 
 /* Reads and validates PATH.  Returns a new config_t to be freed with
  * config_free(), or NULL with ERROR set to one line naming the file, the
- * group and the key: "FILE: [group] key: what is wrong". */
+ * group and the key: "FILE: [group] key: what is wrong", or the line: "FILE:
+ * line N: what is wrong".  An error never quotes [component] secret, nor a
+ * line GLib cannot parse.  A file that holds [component] secret must not be
+ * readable by group or others. */
 config_t *config_load(const char *path, GError **error);
 
 void config_free(config_t *config);
@@ -83,9 +86,16 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(config_t, config_free)
  * PATTERNS is NULL (no filter). */
 bool config_resource_allowed(char *const *patterns, const char *resource);
 
+/* True when an option named KEY, in any group, holds a secret, whose value
+ * is never logged: KEY is "secret", "seed", "password" or "key", or ends in
+ * "_secret", "_seed", "_password" or "_key" ("key_file", a path, does not).
+ * README.md's configuration section and plugin.h tell operators and plugin
+ * authors the same rule. */
+bool config_key_is_secret(const char *key);
+
 /* Lists what differs between OLD and NEW, one "[group] key" per change,
- * with "(old -> new)" values except for [component] secret.  Returns a new
- * GStrv, empty when nothing changed. */
+ * with "(old -> new)" values except for secrets (config_key_is_secret()).
+ * Returns a new GStrv, empty when nothing changed. */
 char **config_changes(const config_t *old_config, const config_t *new_config);
 
 /* True when OLD and NEW differ in [component], or in the target: a change

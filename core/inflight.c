@@ -207,7 +207,7 @@ request_t *inflight_start(inflight_t *inflight, const wire_stanza_t *iq, const c
     /* The sender and id were admitted as unique, and one address stands for
      * one sender, so no request in flight has this token and id; a plugin
      * that broke that would have one reply routed twice. */
-    request_t key = {.token = (char *)token, .id = iq->id};
+    request_t key = {.token = (char *)token, .id = (char *)iq->id};
     if (g_hash_table_contains(inflight->by_token, &key)) {
         log_error("%s gave token %s to two senders: refusing the second request",
                   plugin_file(jat), token);

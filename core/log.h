@@ -1,8 +1,14 @@
-/* Logging to stderr, one line per event.  Secrets must never be passed in. */
+/* Logging to stderr, one line per event.  Whatever a message holds, a line
+ * stays one line: control characters (C0, DEL, C1), U+2028, U+2029 and bytes
+ * that are not UTF-8 are written as \xNN, so a value from the network can
+ * never start a line of its own.  Per-stanza lines go through a log_limit_t,
+ * so that a flood of bad stanzas cannot flood the log.  Secrets must never
+ * be passed in.  Single-threaded, like the rest of the host. */
 #ifndef CP_CORE_LOG_H
 #define CP_CORE_LOG_H
 
 #include <stdarg.h>
+#include <stdint.h>
 
 #include <client-proxy/plugin.h>
 
@@ -25,14 +31,29 @@ void log_writev(cp_log_level_t level, const char *origin, const char *fmt, va_li
             log_write(CP_LOG_DEBUG, NULL, __VA_ARGS__); \
     } while (0)
 
-/* TEMPORARY until the audit branch lands: a budget for one kind of
- * per-stanza line. */
+#define LOG_LIMIT_BURST 10
+#define LOG_LIMIT_WINDOW_S 10
+
+/* A budget for one kind of per-stanza line (a dropped reply, a refused request):
+ * at most LOG_LIMIT_BURST lines per LOG_LIMIT_WINDOW_S seconds; the first line
+ * after a suppression says how many were suppressed. Zero-initialise it (LOG_LIMIT_INIT). */
 typedef struct log_limit {
-    int64_t window_start;
-    unsigned written;
-    unsigned suppressed;
+    int64_t window_start; /* monotonic µs at which the current window began */
+    unsigned written;     /* lines written in the current window */
+    unsigned suppressed;  /* lines dropped since the last one written */
 } log_limit_t;
 #define LOG_LIMIT_INIT {0}
+
+/* Writes a line as log_write() with no origin would, if LIMIT's budget
+ * allows.  Lines above the level set are discarded without spending it. */
 void log_limited(log_limit_t *limit, cp_log_level_t level, const char *fmt, ...) CP_PRINTF(3, 4);
+
+/* For tests only. */
+/* Hands every line (escaped, without its newline, borrowed for the call) to
+ * SINK instead of stderr; NULL restores stderr. */
+void log_set_sink(void (*sink)(const char *line, void *userdata), void *userdata);
+/* Makes log_limited() read the time (monotonic µs) from CLOCK instead of
+ * g_get_monotonic_time(); NULL restores it. */
+void log_set_clock(int64_t (*clock)(void));
 
 #endif

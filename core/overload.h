@@ -27,7 +27,8 @@ void overload_reconfigure(overload_t *limits, const config_t *config);
 
 /* Decides whether SENDER (a full or bare JID) may place a request at NOW
  * (monotonic µs).  An admitted request counts as in flight until
- * overload_release() for the same sender. */
+ * overload_release() for the same sender.  O(1) amortised, whatever the
+ * senders do: making room for a new sender never scans the table. */
 overload_verdict_t overload_admit(overload_t *limits, const char *sender, int64_t now);
 
 /* A request that overload_admit() admitted for SENDER has ended. */
@@ -35,5 +36,10 @@ void overload_release(overload_t *limits, const char *sender);
 
 /* How many senders are tracked now (bounded whatever they send). */
 size_t overload_tracked_senders(const overload_t *limits);
+
+/* How many tracked senders were looked at to forget them since
+ * overload_new(): for tests, which show that it grows with admissions, not
+ * with the table. */
+size_t overload_senders_examined(const overload_t *limits);
 
 #endif

@@ -1,8 +1,11 @@
+/* The component stream's parser: see stream.h. */
 #include "stream.h"
 
 #include <string.h>
 
 #include <expat.h>
+
+#include "expat-features.h"
 
 #define STREAM_ERRORS_NS "urn:ietf:params:xml:ns:xmpp-streams"
 
@@ -259,6 +262,15 @@ stream_parser_t *stream_parser_new(const stream_events_t *events)
     parser->strings = g_string_sized_new(256);
     parser->error_text = g_string_new(NULL);
     parser->held = g_byte_array_sized_new(64 * 1024);
+#ifdef HAVE_XML_SETREPARSEDEFERRALENABLED
+    /* expat 2.6 and later do not parse a token that a read left unfinished
+     * again until the bytes waiting have doubled: a stanza behind a large
+     * start tag would wait for more of the stream, on a quiet one for ever.
+     * Off, every read parses all it completes, as before 2.6; the quadratic
+     * cost deferral guards against stays bounded, as stream_parser_feed()
+     * refuses a token longer than WIRE_STANZA_MAX. */
+    XML_SetReparseDeferralEnabled(parser->xml, XML_FALSE);
+#endif
     XML_SetUserData(parser->xml, parser);
     XML_SetElementHandler(parser->xml, on_start, on_end);
     XML_SetStartDoctypeDeclHandler(parser->xml, on_doctype);
@@ -294,6 +306,18 @@ static void release_bytes(stream_parser_t *parser)
     }
 }
 
+/* expat holds the token a read left unfinished (a start tag, a comment) and
+ * scans it again with every read until it ends: past WIRE_STANZA_MAX it can
+ * be no stanza we would forward, and keeping it would let memory, and the
+ * work of each read, grow without end. */
+static void refuse_a_huge_token(stream_parser_t *parser)
+{
+    XML_Index parsed_to = XML_GetCurrentByteIndex(parser->xml); /* past the last event */
+    if (parsed_to >= 0 && parser->fed - parsed_to > WIRE_STANZA_MAX)
+        stop(parser, STREAM_BROKEN,
+             "the server sent an XML token (a tag, a comment) longer than a stanza may be");
+}
+
 stream_status_t stream_parser_feed(stream_parser_t *parser, const char *bytes, size_t length,
                                    const char **problem)
 {
@@ -302,6 +326,8 @@ stream_status_t stream_parser_feed(stream_parser_t *parser, const char *bytes, s
         parser->fed += (gint64)length;
         if (XML_Parse(parser->xml, bytes, (int)length, XML_FALSE) == XML_STATUS_ERROR)
             stop(parser, STREAM_BROKEN, XML_ErrorString(XML_GetErrorCode(parser->xml)));
+        else if (parser->status == STREAM_OK)
+            refuse_a_huge_token(parser);
         release_bytes(parser);
     }
     if (problem)

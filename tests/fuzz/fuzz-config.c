@@ -14,7 +14,10 @@
  *     unloaded.  Only the build directory is searched: the file's own
  *     [plugins] path is replaced, so the input never picks what is loaded.
  * When it does not load, there must be an error message that begins with
- * the file's path.  Always: no crash, no leak, no memory error.
+ * the file's path.  Then the input is loaded again with a [component]
+ * secret and a plugin's seed of its own appended: no error message, and no
+ * config_changes() line, may show either.  Always: no crash, no leak, no
+ * memory error.  Every file is written mode 0600, as it holds a secret.
  *
  * Set FUZZ_VERBOSE=1 to see client-proxy's log lines. */
 #include <stdio.h>
@@ -42,7 +45,10 @@ static plugin_t *resident;
 
 static config_t *load_text(const void *data, size_t size, GError **error)
 {
-    /* No fsync, no rename: this is a scratch file. */
+    /* No fsync, no rename: this is a scratch file.  Removed first, as
+     * G_FILE_SET_CONTENTS_NONE does not truncate on GLib 2.74: a longer
+     * earlier input's end would be read after this one. */
+    g_unlink(path);
     FUZZ_CHECK(g_file_set_contents_full(path, data, (gssize)size, G_FILE_SET_CONTENTS_NONE, 0600,
                                         NULL),
                "cannot write %s", path);
@@ -123,6 +129,43 @@ static void check_loaded(config_t *config)
     }
 }
 
+/* Appended to the input for the second load; last wins in a keyfile. */
+#define SECRET "Fuzz-Secret-q7Zw"
+#define SEED "Fuzz-Seed-k3Pv"
+static const char secret_tail[] = "\n[" CONFIG_GROUP_COMPONENT "]\nsecret = " SECRET "\n"
+                                  "[" CONFIG_GROUP_DISPATCH_PREFIX "any]\nseed = " SEED "\n";
+
+static void check_shows_no_secret(const char *text, const char *what)
+{
+    FUZZ_CHECK(!strstr(text, SECRET) && !strstr(text, SEED), "%s shows a secret: %s", what, text);
+}
+
+static void check_secrets_stay_hidden(const uint8_t *data, size_t size)
+{
+    if (memmem(data, size, SECRET, strlen(SECRET)) || memmem(data, size, SEED, strlen(SEED)))
+        return; /* the input itself may quote them where quoting is fine */
+    GByteArray *text = g_byte_array_sized_new((guint)(size + sizeof secret_tail));
+    g_byte_array_append(text, data, (guint)size);
+    g_byte_array_append(text, (const guint8 *)secret_tail, sizeof secret_tail - 1);
+    GError *error = NULL;
+    config_t *config = load_text(text->data, text->len, &error);
+    g_byte_array_free(text, TRUE);
+    if (!config) {
+        check_shows_no_secret(error->message, "an error");
+        g_error_free(error);
+        return;
+    }
+    char **changes = config_changes(reference, config);
+    for (char **change = changes; *change; change++)
+        check_shows_no_secret(*change, "a change");
+    g_strfreev(changes);
+    changes = config_changes(config, reference);
+    for (char **change = changes; *change; change++)
+        check_shows_no_secret(*change, "a change");
+    g_strfreev(changes);
+    config_free(config);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     GError *error = NULL;
@@ -139,5 +182,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                    error->message);
         g_error_free(error);
     }
+    check_secrets_stay_hidden(data, size);
     return 0;
 }

@@ -6,6 +6,9 @@
  * Invariants (a failure aborts, which libFuzzer reports as a crash):
  *   - the pieces change nothing: the events, the stanzas' attributes and
  *     bytes, and the final status are those of the input fed in one piece;
+ *   - nothing waits for a later read: when the pieces fed so far end at a
+ *     piece's end halfway through, the events so far are those of that much
+ *     of the input fed at once (every stanza it completes was delivered);
  *   - a stanza's bytes begin with '<' and its name, and end with '>';
  *   - those bytes, rewritten with a new from and to (characters that need
  *     escaping included), parse again as exactly one stanza with the new
@@ -141,5 +144,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     g_autofree char *pieces = parse(data + 1, size - 1, piece);
     FUZZ_CHECK(strcmp(whole, pieces) == 0, "pieces of %zu bytes changed the events:\n%s\n--\n%s",
                piece, whole, pieces);
+
+    size_t halfway = (size - 1) / piece / 2 * piece;
+    g_autofree char *half_at_once = parse(data + 1, halfway, halfway);
+    g_autofree char *half_in_pieces = parse(data + 1, halfway, piece);
+    FUZZ_CHECK(strcmp(half_at_once, half_in_pieces) == 0,
+               "after %zu bytes in pieces of %zu, events still wait for a later read:\n%s\n--\n%s",
+               halfway, piece, half_at_once, half_in_pieces);
     return 0;
 }

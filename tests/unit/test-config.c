@@ -206,6 +206,131 @@ static void config_load__leaves_plugin_groups_to_plugins(void **state)
     assert_non_null(config);
 }
 
+#define DISTINCT_SECRET "hunter2-Qz7w"
+
+/* Loads TEXT from a file of MODE; returns the error line, with the file's
+ * name replaced by "FILE" (g_free it), or NULL when it loads. */
+static char *load_error_with_mode(const char *text, mode_t mode)
+{
+    g_autofree char *path = write_temp_file(text);
+    assert_int_equal(g_chmod(path, mode), 0);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(config_t) config = config_load(path, &error);
+    g_unlink(path);
+    if (config)
+        return NULL;
+    GString *line = g_string_new(error->message);
+    g_string_replace(line, path, "FILE", 0);
+    return g_string_free(line, FALSE);
+}
+
+static void config_load__names_a_malformed_line_by_its_number_without_quoting_it(void **state)
+{
+    (void)state;
+    assert_error("[component]\ndomain = p.example\nsecret " DISTINCT_SECRET "\n"
+                 "[proxy]\ntarget = a@example\n",
+                 "FILE: line 3: not a [group], a key = value or a comment (not shown: it may "
+                 "hold a secret)");
+    assert_error("# client-proxy\n\nsecret = " DISTINCT_SECRET "\n[component]\n",
+                 "FILE: line 3: a key before the first [group]");
+    assert_error("[component]\ndomain = p.example\nEncoding = " DISTINCT_SECRET "\n",
+                 "FILE: line 3: an Encoding other than UTF-8");
+    assert_error(VALID_CONFIG "[encoding:hmac\n", "FILE: line 12: not a [group], a key = value "
+                                                  "or a comment (not shown: it may hold a secret)");
+}
+
+static void config_load__refuses_a_file_others_can_read_when_it_holds_the_secret(void **state)
+{
+    (void)state;
+    g_autofree char *world = load_error_with_mode(VALID_CONFIG, 0644);
+    assert_non_null(world);
+    assert_string_equal(world, "FILE: readable by group or others (mode 0644), yet it holds "
+                               "[component] secret: chmod 600 FILE");
+    g_autofree char *group = load_error_with_mode(VALID_CONFIG, 0640);
+    assert_non_null(group);
+    assert_non_null(strstr(group, "(mode 0640)"));
+    assert_null(load_error_with_mode(VALID_CONFIG, 0600));
+    assert_null(load_error_with_mode(VALID_CONFIG, 0400));
+    /* Without the secret, its absence is what is wrong. */
+    g_autofree char *no_secret =
+        load_error_with_mode("[component]\ndomain = p.example\n[proxy]\ntarget = a@example\n",
+                             0644);
+    assert_string_equal(no_secret, "FILE: [component] secret: required key is missing");
+}
+
+static void config_load__never_shows_the_secret_in_an_error(void **state)
+{
+    (void)state;
+    static const char *const broken[] = {
+        "[component]\nsecret " DISTINCT_SECRET "\n",
+        "[component]\nsecret=" DISTINCT_SECRET " = \n[proxy\n",
+        "secret = " DISTINCT_SECRET "\n",
+        "[component]\n" DISTINCT_SECRET "\n",
+        "[component]\n" DISTINCT_SECRET "[x] = 1\n",
+        "[" DISTINCT_SECRET "\n",
+        "[component]\nEncoding = " DISTINCT_SECRET "\n",
+        "[component]\ndomain = p.example\nsecret = " DISTINCT_SECRET "\nport = x\n"
+        "[proxy]\ntarget = a@example\n",
+        "[component]\ndomain = p.example\nsecret = " DISTINCT_SECRET "\n[proxy]\n",
+        "[component]\ndomain = p.example\nsecret = " DISTINCT_SECRET "\n"
+        "[proxy]\ntarget = a@example\n[dispatch:x]\nseed\n",
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(broken); i++) {
+        for (int readable = 0; readable < 2; readable++) {
+            g_autofree char *message = load_error_with_mode(broken[i], readable ? 0644 : 0600);
+            if (!message)
+                fail_msg("file %zu loaded", i);
+            if (strstr(message, DISTINCT_SECRET))
+                fail_msg("file %zu: the error shows the secret: %s", i, message);
+        }
+    }
+}
+
+/* Loads TEXT (a valid configuration, 0600) or fails the test. */
+static config_t *load_valid(const char *text)
+{
+    g_autofree char *message = NULL;
+    config_t *config = load_text(text, &message);
+    if (!config)
+        fail_msg("%s", message);
+    return config;
+}
+
+static void config_changes__lists_secret_options_without_their_values(void **state)
+{
+    (void)state;
+    g_autoptr(config_t) before = load_valid(
+        VALID_CONFIG "[dispatch:sticky]\nseed = 11111\n"
+                     "[encoding:vault]\npassword = old-pw\nkey = old-key\napi_secret = old-s\n"
+                     "signing_key = old-k\nkey_file = /etc/a.key\nlifetime = 60\n");
+    g_autoptr(config_t) after = load_valid(
+        "[component]\ndomain = proxy.example.org\nsecret = " DISTINCT_SECRET "\n"
+        "[proxy]\ntarget = service@example.org\n"
+        "[dispatch:sticky]\nseed = 22222\n"
+        "[encoding:vault]\npassword = new-pw\nkey = new-key\napi_secret = new-s\n"
+        "signing_key = new-k\nkey_file = /etc/b.key\nlifetime = 90\n"
+        "[dispatch:random]\nrandom_seed = new-rs\n");
+    g_auto(GStrv) changes = config_changes(before, after);
+    g_autofree char *all = g_strjoinv("\n", changes);
+    for (const char *p = all; *p; p++)
+        if (g_str_has_prefix(p, "old-") || g_str_has_prefix(p, "new-") ||
+            g_str_has_prefix(p, "s3cret") || g_str_has_prefix(p, DISTINCT_SECRET) ||
+            g_str_has_prefix(p, "11111") || g_str_has_prefix(p, "22222"))
+            fail_msg("a change shows a secret's value:\n%s", all);
+    assert_true(g_strv_contains((const char *const *)changes, "[component] secret"));
+    assert_true(g_strv_contains((const char *const *)changes, "[dispatch:sticky] seed"));
+    assert_true(g_strv_contains((const char *const *)changes, "[encoding:vault] password"));
+    assert_true(g_strv_contains((const char *const *)changes, "[encoding:vault] key"));
+    assert_true(g_strv_contains((const char *const *)changes, "[encoding:vault] api_secret"));
+    assert_true(g_strv_contains((const char *const *)changes, "[encoding:vault] signing_key"));
+    assert_true(g_strv_contains((const char *const *)changes, "[dispatch:random] random_seed"));
+    /* A key file's path is no secret, nor is any other option. */
+    assert_true(g_strv_contains((const char *const *)changes,
+                                "[encoding:vault] key_file (/etc/a.key -> /etc/b.key)"));
+    assert_true(g_strv_contains((const char *const *)changes,
+                                "[encoding:vault] lifetime (60 -> 90)"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -224,6 +349,10 @@ int main(void)
         cmocka_unit_test(config_load__survives_values_that_are_not_utf8),
         cmocka_unit_test(config_load__keeps_an_error_on_one_line),
         cmocka_unit_test(config_load__leaves_plugin_groups_to_plugins),
+        cmocka_unit_test(config_load__names_a_malformed_line_by_its_number_without_quoting_it),
+        cmocka_unit_test(config_load__refuses_a_file_others_can_read_when_it_holds_the_secret),
+        cmocka_unit_test(config_load__never_shows_the_secret_in_an_error),
+        cmocka_unit_test(config_changes__lists_secret_options_without_their_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

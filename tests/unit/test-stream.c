@@ -204,6 +204,56 @@ static void stream__routes_an_oversized_stanza_by_its_attributes(void **state)
     assert_string_equal(stanza_bytes->pdata[1], "<iq type='get' id='next' from='a@b/c' to='p'/>");
 }
 
+/* expat 2.6 and later defer re-parsing a token that a read left unfinished
+ * until the bytes waiting have doubled: left on, that holds a start tag with
+ * a large attribute, and every stanza behind it, until the server sends as
+ * much again, which on a quiet stream may be never. */
+static void stream__delivers_every_complete_stanza_by_the_end_of_its_feed(void **state)
+{
+    (void)state;
+    static const char small[] = "<iq type='get' id='small' from='a@b/c' to='p'/>";
+    GString *big = g_string_new("<iq type='get' id='big' from='a@b/c' to='p' pad='");
+    for (int i = 0; i < 200 * 1024 / 16; i++)
+        g_string_append(big, "0123456789abcdef");
+    g_string_append(big, "'/>");
+    /* The start tag over three reads, the last with a whole stanza after it.
+     * expat makes no progress in the second, so it defers the third. */
+    size_t cut1 = 64 * 1024, cut2 = big->len - 16 * 1024;
+    GString *feeds[] = {g_string_new(HEADER), g_string_new(NULL), g_string_new(NULL)};
+    g_string_append_len(feeds[0], big->str, (gssize)cut1);
+    g_string_append_len(feeds[1], big->str + cut1, (gssize)(cut2 - cut1));
+    g_string_append(feeds[2], big->str + cut2);
+    g_string_append(feeds[2], small);
+
+    stream_parser_t *parser = stream_parser_new(&events);
+    for (size_t i = 0; i < G_N_ELEMENTS(feeds); i++) {
+        assert_int_equal(stream_parser_feed(parser, feeds[i]->str, feeds[i]->len, NULL),
+                         STREAM_OK);
+        assert_int_equal(stanza_bytes->len, i + 1 < G_N_ELEMENTS(feeds) ? 0 : 2);
+        g_string_free(feeds[i], TRUE);
+    }
+    assert_string_equal(stanza_bytes->pdata[0], big->str);
+    assert_string_equal(stanza_bytes->pdata[1], small);
+    stream_parser_free(parser);
+    g_string_free(big, TRUE);
+}
+
+/* expat holds an unfinished token whole and, without deferral, scans it
+ * again on every read: a tag longer than any stanza may be breaks the
+ * stream, so that neither memory nor that work grows without end. */
+static void stream__refuses_a_tag_longer_than_a_stanza_may_be(void **state)
+{
+    (void)state;
+    GString *text = g_string_new(HEADER "<iq type='get' id='huge' pad='");
+    while (text->len < WIRE_STANZA_MAX + 64 * 1024)
+        g_string_append(text, "0123456789abcdef");
+    const char *problem = NULL;
+    assert_int_equal(feed(text->str, 64 * 1024, &problem), STREAM_BROKEN);
+    g_string_free(text, TRUE);
+    assert_non_null(strstr(problem, "longer than a stanza may be"));
+    assert_string_equal(events_log->str, "opened abc123\n");
+}
+
 static void rewrite(const char *stanza, const char *from, const char *to, const char *expected)
 {
     GString *out = g_string_new(NULL);
@@ -253,6 +303,10 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(stream__routes_an_oversized_stanza_by_its_attributes,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            stream__delivers_every_complete_stanza_by_the_end_of_its_feed, setup, teardown),
+        cmocka_unit_test_setup_teardown(stream__refuses_a_tag_longer_than_a_stanza_may_be, setup,
+                                        teardown),
         cmocka_unit_test(wire__rewrites_the_addresses_and_keeps_the_rest),
         cmocka_unit_test(wire__escapes_what_xml_needs),
     };
