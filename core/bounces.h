@@ -10,6 +10,7 @@
 #define CP_CORE_BOUNCES_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define BOUNCES_KEEP_S 300

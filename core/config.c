@@ -18,11 +18,12 @@ static const char *const component_keys[] = {
     "domain", "instance_domain", "secret", "server", "port", "reconnect_initial",
     "reconnect_max", "keepalive", NULL};
 static const char *const proxy_keys[] = {
-    "target",    "dispatch",  "encoding",        "request_timeout",
-    "resources", "retry_get", "unhealthy_after", NULL};
+    "target",    "dispatch",  "encoding",        "request_timeout",  "resources",
+    "retry_get", "unhealthy_after", "address_lifetime", "hold",       "discovery",
+    "ping_interval", "ping_timeout", NULL};
 static const char *const plugins_keys[] = {"path", NULL};
 static const char *const limits_keys[] = {"in_flight", "in_flight_per_sender", "rate_per_sender",
-                                          "burst_per_sender", NULL};
+                                          "burst_per_sender", "addresses", NULL};
 
 /* Writes control characters as \xNN: an error stays one line even when it
  * quotes a value with a newline in it (a keyfile's "\n" escape). */
@@ -258,6 +259,60 @@ bool config_resource_allowed(char *const *patterns, const char *resource)
     return false;
 }
 
+/* An address must outlive the requests made with it. */
+static bool read_address_lifetime(config_t *config, GError **error)
+{
+    const char *g = CONFIG_GROUP_PROXY;
+    if (!read_int(config, g, "address_lifetime", CONFIG_DEFAULT_ADDRESS_LIFETIME, 1,
+                  10 * 365 * 86400, &config->address_lifetime, error))
+        return false;
+    if (config->address_lifetime < config->request_timeout) {
+        set_error(error, config, CONFIG_ERROR_INVALID, g, "address_lifetime",
+                  "must not be less than request_timeout (%d): a reply comes to the address "
+                  "of its request",
+                  config->request_timeout);
+        return false;
+    }
+    return true;
+}
+
+/* [proxy] discovery: presence (subscribe to the target) or ping (ping the
+ * resources [proxy] resources names, which must then be plain names). */
+static bool read_discovery(config_t *config, GError **error)
+{
+    const char *g = CONFIG_GROUP_PROXY;
+    g_autofree char *discovery = read_string(config, g, "discovery", "presence", error);
+    if (!discovery)
+        return false;
+    if (strcmp(discovery, "presence") != 0 && strcmp(discovery, "ping") != 0) {
+        set_error(error, config, CONFIG_ERROR_INVALID, g, "discovery",
+                  "expected presence or ping, got \"%s\"", discovery);
+        return false;
+    }
+    config->discover_by_ping = strcmp(discovery, "ping") == 0;
+    if (!read_int(config, g, "ping_interval", CONFIG_DEFAULT_PING_INTERVAL, 1, 3600,
+                  &config->ping_interval, error) ||
+        !read_int(config, g, "ping_timeout", CONFIG_DEFAULT_PING_TIMEOUT, 1, 3600,
+                  &config->ping_timeout, error))
+        return false;
+    if (!config->discover_by_ping)
+        return true;
+    if (!config->resources) {
+        set_error(error, config, CONFIG_ERROR_MISSING, g, "resources",
+                  "discovery = ping needs the resources to ping, by name");
+        return false;
+    }
+    for (char **name = config->resources; *name; name++) {
+        if (strpbrk(*name, "*?[]\\")) {
+            set_error(error, config, CONFIG_ERROR_INVALID, g, "resources",
+                      "\"%s\": with discovery = ping, resources are names, not patterns",
+                      *name);
+            return false;
+        }
+    }
+    return true;
+}
+
 static bool read_proxy(config_t *config, GError **error)
 {
     const char *g = CONFIG_GROUP_PROXY;
@@ -277,7 +332,10 @@ static bool read_proxy(config_t *config, GError **error)
            read_resource_filter(config, error) &&
            read_bool(config, g, "retry_get", true, &config->retry_get, error) &&
            read_int(config, g, "unhealthy_after", CONFIG_DEFAULT_UNHEALTHY_AFTER, 0, 1000,
-                    &config->unhealthy_after, error);
+                    &config->unhealthy_after, error) &&
+           read_address_lifetime(config, error) &&
+           read_int(config, g, "hold", 0, 0, CONFIG_MAX_REQUEST_TIMEOUT, &config->hold, error) &&
+           read_discovery(config, error);
 }
 
 static bool read_plugins(config_t *config, GError **error)
@@ -323,7 +381,9 @@ static bool read_limits(config_t *config, GError **error)
     }
     int default_burst = config->rate_per_sender > 0 ? (int)MAX(1, 2 * config->rate_per_sender) : 1;
     return read_int(config, g, "burst_per_sender", default_burst, 1, 10000000,
-                    &config->burst_per_sender, error);
+                    &config->burst_per_sender, error) &&
+           read_int(config, g, "addresses", CONFIG_DEFAULT_ADDRESSES, 1, 10000000,
+                    &config->addresses, error);
 }
 
 static bool check_groups(config_t *config, GError **error)

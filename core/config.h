@@ -25,6 +25,10 @@
 #define CONFIG_DEFAULT_UNHEALTHY_AFTER 3
 #define CONFIG_DEFAULT_IN_FLIGHT 10000
 #define CONFIG_DEFAULT_IN_FLIGHT_PER_SENDER 100
+#define CONFIG_DEFAULT_ADDRESS_LIFETIME 86400
+#define CONFIG_DEFAULT_ADDRESSES 100000
+#define CONFIG_DEFAULT_PING_INTERVAL 10
+#define CONFIG_DEFAULT_PING_TIMEOUT 5
 
 #define CONFIG_ERROR (config_error_quark())
 GQuark config_error_quark(void);
@@ -60,12 +64,21 @@ typedef struct config {
                            requests; NULL when every resource may */
     bool retry_get;     /* retry a get once elsewhere when its resource leaves */
     int unhealthy_after; /* consecutive timeouts that bench a resource; 0: never */
+    int address_lifetime; /* seconds an address stays valid after it was given out */
+    int hold;            /* seconds a request waits for a resource when none can
+                            take it; 0: answered at once */
+    bool discover_by_ping; /* [proxy] discovery = ping: no subscription; the
+                              resources named in [proxy] resources are pinged */
+    int ping_interval;   /* discovery = ping: seconds between pings */
+    int ping_timeout;    /* discovery = ping: seconds a ping may go unanswered */
 
     /* [limits]: what any number of senders can make client-proxy hold */
     int in_flight;            /* requests in flight, in all */
     int in_flight_per_sender; /* requests in flight per sender (bare JID) */
     double rate_per_sender;   /* requests per second per sender; 0: no limit */
     int burst_per_sender;     /* requests a sender may send at once */
+    int addresses;            /* addresses a stateful encoding keeps at most, and
+                                 users the service's presence is sent to */
 
     /* [plugins] */
     char **plugin_path; /* NULL-terminated; directories searched first */

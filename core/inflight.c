@@ -256,12 +256,9 @@ request_t *inflight_match_answer(inflight_t *inflight, const char *id, const cha
     request_t *request = g_hash_table_lookup(inflight->by_wire_id, id);
     if (!request)
         return NULL;
-    /* The user's server normalised the address we sent to and answers from
-     * it: compare its bare part without case, its resource exactly. */
-    const char *resource = jid_resource(request->user);
-    if (!jid_bare_equal(from, request->user) || g_strcmp0(jid_resource(from), resource) != 0)
-        return NULL;
-    return request;
+    /* The user's server answers from the address we sent to, perhaps with
+     * its bare part in another case. */
+    return jid_equal(from, request->user) ? request : NULL;
 }
 
 void inflight_end_outbound(inflight_t *inflight, const stanza_error_t *error)

@@ -25,6 +25,13 @@ bool jid_bare_equal(const char *jid, const char *bare)
     return length == strlen(bare) && g_ascii_strncasecmp(jid, bare, length) == 0;
 }
 
+bool jid_equal(const char *a, const char *b)
+{
+    size_t length = jid_bare_length(a);
+    return length == jid_bare_length(b) && g_ascii_strncasecmp(a, b, length) == 0 &&
+           g_strcmp0(jid_resource(a), jid_resource(b)) == 0;
+}
+
 bool jid_split_bare(const char *jid, char *bare, size_t size)
 {
     size_t length = jid_bare_length(jid);

@@ -23,6 +23,10 @@ const char *jid_resource(const char *jid);
  * case. */
 bool jid_bare_equal(const char *jid, const char *bare);
 
+/* True when A and B are the same JID: bare parts equal ignoring ASCII case,
+ * resources (or their absence) byte for byte. */
+bool jid_equal(const char *a, const char *b);
+
 /* Copies JID's bare part into BARE (SIZE bytes).  Returns false, leaving
  * BARE empty, when it does not fit. */
 bool jid_split_bare(const char *jid, char *bare, size_t size);

@@ -21,6 +21,7 @@ struct cp_host {
     char *origin;          /* "jat-hmac": prefixes its log lines */
     char *group;           /* "encoding:hmac" */
     GHashTable *settings;  /* key -> value: a copy of its config group */
+    size_t address_limit;  /* [limits] addresses */
     char *error_key;       /* from config_error(), until init() returns */
     char *error_message;
 };
@@ -112,12 +113,18 @@ static int host_random_bytes(cp_host_t *host, void *buf, size_t len)
     return CP_OK;
 }
 
+static size_t host_address_limit(cp_host_t *host)
+{
+    return host->address_limit;
+}
+
 static const cp_host_api_t host_api = {
     .size = sizeof(cp_host_api_t),
     .log = host_log,
     .config_get = host_config_get,
     .config_error = host_config_error,
     .random_bytes = host_random_bytes,
+    .address_limit = host_address_limit,
 };
 
 /* ---- Finding and checking the module ----------------------------------- */
@@ -287,6 +294,7 @@ static plugin_t *instantiate(plugin_t *plugin_in, const config_t *config, cp_plu
     plugin->host.origin = g_strdup_printf("%s-%s", plugin_kind_prefix(kind), name);
     plugin->host.group = g_strconcat(kind_group_prefix(kind), name, NULL);
     copy_settings(plugin, config);
+    plugin->host.address_limit = (size_t)config->addresses;
     int status = plugin->descriptor->init(&host_api, &plugin->host, &plugin->state);
     if (status != CP_OK) {
         const char *message = plugin->host.error_message

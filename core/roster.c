@@ -32,7 +32,12 @@ static bool is_draining(const resource_t *resource)
 
 static bool is_allowed(const roster_t *roster, const resource_t *resource)
 {
-    return config_resource_allowed(roster->resource_filter, resource->info.name);
+    return roster_allows(roster, resource->info.name);
+}
+
+bool roster_allows(const roster_t *roster, const char *name)
+{
+    return config_resource_allowed(roster->resource_filter, name);
 }
 
 static void resource_free(resource_t *resource)
@@ -228,7 +233,12 @@ resource_t *roster_choose(roster_t *roster, const cp_dispatch_request_t *request
     size_t n = roster->candidates->len;
     if (n == 0)
         return NULL;
-    int chosen = plugin_select(roster->dispatch, request,
+    /* plugin.h promises payload attributes, empty when there are none. */
+    static const char *const no_attributes[] = {NULL};
+    cp_dispatch_request_t complete = *request;
+    if (!complete.payload_attributes)
+        complete.payload_attributes = no_attributes;
+    int chosen = plugin_select(roster->dispatch, &complete,
                                (const cp_resource_t *const *)roster->candidate_infos->pdata, n);
     if (chosen >= 0 && (size_t)chosen < n)
         return roster->candidates->pdata[chosen];

@@ -48,6 +48,10 @@ void roster_reconfigure(roster_t *roster, const config_t *config, plugin_t *disp
 void roster_presence_available(roster_t *roster, const char *name,
                                const wire_stanza_t *presence);
 
+/* True when [proxy] resources lets resource NAME take requests, and send
+ * through users' addresses. */
+bool roster_allows(const roster_t *roster, const char *name);
+
 /* Returns the resource named NAME, or NULL.  Owned by the roster. */
 resource_t *roster_lookup(roster_t *roster, const char *name);
 

@@ -4,11 +4,14 @@
 
 #include <string.h>
 
+#include "addresses.h"
+#include "bounces.h"
 #include "health.h"
 #include "inflight.h"
 #include "jid.h"
 #include "log.h"
 #include "roster.h"
+#include "service-presence.h"
 #include "stanza.h"
 #include "stream.h"
 
@@ -27,7 +30,6 @@ struct router {
     char *target;            /* bare JID of the implementing client */
     bool retry_get;          /* [proxy] retry_get */
     int64_t rediscover_max_us;
-    plugin_t *jat;           /* encodes new requests (a reference) */
     router_deadline_fn deadline_changed;
     void *userdata;
 
@@ -35,6 +37,9 @@ struct router {
     roster_t *roster;
     health_t *health;
     inflight_t *inflight;
+    addresses_t *addresses;
+    bounces_t *bounces;
+    service_presence_t *presence;
 
     bool paused;             /* draining before a new stream */
     bool stopping;           /* router_shutdown() was called */
@@ -60,6 +65,8 @@ static const stanza_error_t timed_out = {
     "wait", "remote-server-timeout", "the service did not answer in time"};
 static const stanza_error_t stream_lost = {
     "wait", "remote-server-timeout", "the connection to the server was lost"};
+static const stanza_error_t outbound_stream_lost = {
+    "cancel", "service-unavailable", "the connection to the server was lost"};
 static const stanza_error_t too_many_in_flight = {
     "wait", "resource-constraint", "too many requests in flight; retry later"};
 static const stanza_error_t too_many_from_sender = {
@@ -88,8 +95,10 @@ static const stanza_error_t reply_too_large = {
     "cancel", "not-acceptable", "the service's reply is larger than client-proxy relays"};
 static const stanza_error_t no_such_user = {
     "cancel", "service-unavailable", "there is no user at this address"};
-static const stanza_error_t messages_not_handled = {
-    "cancel", "feature-not-implemented", "messages are not handled"};
+static const stanza_error_t unknown_address = {
+    "cancel", "item-not-found", "no user has this address, or it has expired"};
+static const stanza_error_t message_too_large = {
+    "modify", "not-acceptable", "the message is larger than client-proxy forwards"};
 
 /* ---- Small helpers --------------------------------------------------------- */
 
@@ -132,6 +141,23 @@ static void answer(router_t *router, const wire_stanza_t *stanza, const stanza_e
     answer_from(router, router->domain, stanza, error);
 }
 
+/* True when FROM is a resource of the target that [proxy] resources lets
+ * serve: the only senders whose stanzas to a user's address go to that
+ * user.  Anyone else's reach the service, so client-proxy is no relay. */
+static bool is_service(const router_t *router, const char *from)
+{
+    const char *name = jid_resource(from);
+    return name && *name && jid_bare_equal(from, router->target) &&
+           roster_allows(router->roster, name);
+}
+
+/* Tells subscribed users when the service comes or goes. */
+static void note_availability(router_t *router)
+{
+    service_presence_set_available(router->presence,
+                                   roster_candidate_count(router->roster) > 0);
+}
+
 static void notify_deadline(router_t *router, int64_t deadline)
 {
     if (router->deadline_changed && deadline >= 0)
@@ -166,8 +192,10 @@ typedef struct retry {
 static void retry_parsed(const wire_stanza_t *kept, void *data)
 {
     retry_t *retry = data;
-    const cp_dispatch_request_t request = {
-        .sender = retry->request->sender, .type = "get", .payload_ns = kept->payload_ns};
+    const cp_dispatch_request_t request = {.sender = retry->request->sender,
+                                           .type = "get",
+                                           .payload_ns = kept->payload_ns,
+                                           .payload_attributes = kept->payload_attributes};
     resource_t *resource = roster_choose(retry->router->roster, &request);
     if (resource) {
         inflight_retry(retry->router->inflight, retry->request, resource, kept);
@@ -201,6 +229,7 @@ static void drop_resource(router_t *router, resource_t *resource, bool may_retry
     }
     health_forget(router->health, resource);
     roster_remove(router->roster, resource);
+    note_availability(router);
 }
 
 static void drop_all_resources(router_t *router, const stanza_error_t *error)
@@ -212,6 +241,46 @@ static void drop_all_resources(router_t *router, const stanza_error_t *error)
 }
 
 /* ---- IQ requests ------------------------------------------------------------ */
+
+/* Admits STANZA from its sender against [limits] (OUTBOUND: a resource's
+ * request to a user).  Returns NULL when admitted, or the error to answer
+ * with. */
+static const stanza_error_t *admit(router_t *router, const wire_stanza_t *stanza, bool outbound,
+                                   int64_t now)
+{
+    const char *id = stanza->id, *from = stanza->from;
+    switch (inflight_admit(router->inflight, from, id, outbound, now)) {
+    case INFLIGHT_ADMITTED:
+        return NULL;
+    case INFLIGHT_DUPLICATE:
+        return &duplicate_id;
+    case INFLIGHT_FULL:
+        log_limited(&router->refused_log, CP_LOG_WARNING,
+                    "refused request %s from %s: [limits] in_flight reached%s", id, from,
+                    outbound ? " (half of it for the service's own requests)" : "");
+        return &too_many_in_flight;
+    case INFLIGHT_SENDER_FULL:
+        log_limited(&router->refused_log, CP_LOG_WARNING,
+                    "refused request %s from %s: [limits] in_flight_per_sender reached", id,
+                    from);
+        return &too_many_from_sender;
+    case INFLIGHT_RATE:
+        log_limited(&router->refused_log, CP_LOG_WARNING,
+                    "refused request %s from %s: over [limits] rate_per_sender", id, from);
+        return &over_rate;
+    }
+    g_assert_not_reached();
+}
+
+/* Why no resource could be chosen. */
+static const stanza_error_t *no_candidate(const router_t *router)
+{
+    if (roster_count(router->roster) == 0)
+        return &no_resource_online;
+    if (roster_candidate_count(router->roster) == 0)
+        return &no_resource_takes_requests;
+    return &strategy_declined;
+}
 
 /* Places the request IQ on a resource.  Returns NULL when it is on its way,
  * or the error to answer it with. */
@@ -229,45 +298,58 @@ static const stanza_error_t *place_request(router_t *router, const wire_stanza_t
         return &reconnecting;
 
     int64_t now = g_get_monotonic_time();
-    switch (inflight_admit(router->inflight, iq->from, iq->id, now)) {
-    case INFLIGHT_ADMITTED:
-        break;
-    case INFLIGHT_DUPLICATE:
-        return &duplicate_id;
-    case INFLIGHT_FULL:
-        log_limited(&router->refused_log, CP_LOG_WARNING,
-                    "refused request %s from %s: [limits] in_flight reached", iq->id, iq->from);
-        return &too_many_in_flight;
-    case INFLIGHT_SENDER_FULL:
-        log_limited(&router->refused_log, CP_LOG_WARNING,
-                    "refused request %s from %s: [limits] in_flight_per_sender reached", iq->id,
-                    iq->from);
-        return &too_many_from_sender;
-    case INFLIGHT_RATE:
-        log_limited(&router->refused_log, CP_LOG_WARNING,
-                    "refused request %s from %s: over [limits] rate_per_sender", iq->id,
-                    iq->from);
-        return &over_rate;
-    }
+    const stanza_error_t *refusal = admit(router, iq, false, now);
+    if (refusal)
+        return refusal;
 
-    const cp_dispatch_request_t request = {
-        .sender = iq->from, .type = iq->type, .payload_ns = iq->payload_ns};
+    const cp_dispatch_request_t request = {.sender = iq->from,
+                                           .type = iq->type,
+                                           .payload_ns = iq->payload_ns,
+                                           .payload_attributes = iq->payload_attributes};
     resource_t *resource = roster_choose(router->roster, &request);
     if (!resource) {
         inflight_withdraw(router->inflight, iq->from);
-        if (roster_count(router->roster) == 0)
-            return &no_resource_online;
-        if (roster_candidate_count(router->roster) == 0)
-            return &no_resource_takes_requests;
-        return &strategy_declined;
+        return no_candidate(router);
     }
 
+    char token[CP_TOKEN_MAX + 1];
+    plugin_t *jat = addresses_issue(router->addresses, iq->from, token);
+    if (!jat) {
+        inflight_withdraw(router->inflight, iq->from);
+        return &unencodable;
+    }
     /* A get may be retried elsewhere once; a set may not be idempotent. */
     bool keep_for_retry = router->retry_get && strcmp(iq->type, "get") == 0;
-    request_t *started;
-    if (inflight_start(router->inflight, iq, router->jat, resource, keep_for_retry, now,
-                       &started) != INFLIGHT_STARTED)
+    request_t *started =
+        inflight_start(router->inflight, iq, token, jat, resource, keep_for_retry, now);
+    if (!started)
         return &unencodable;
+    if (inflight_earliest(router->inflight) == started)
+        notify_deadline(router, started->deadline);
+    return NULL;
+}
+
+/* Places the request IQ that a resource sent to a user's ADDRESS.  Returns
+ * NULL when it is on its way, or the error to answer the resource with. */
+static const stanza_error_t *place_outbound(router_t *router, const wire_stanza_t *iq,
+                                            const char *address)
+{
+    if (!iq->has_payload)
+        return &no_payload;
+    if (!iq->bytes)
+        return &request_too_large;
+    if (router->stopping)
+        return &stopping;
+    if (router->paused)
+        return &reconnecting;
+    char user[CP_JID_MAX + 1];
+    if (!addresses_read(router->addresses, address, user))
+        return &unknown_address;
+    int64_t now = g_get_monotonic_time();
+    const stanza_error_t *refusal = admit(router, iq, true, now);
+    if (refusal)
+        return refusal;
+    request_t *started = inflight_start_outbound(router->inflight, iq, address, user, now);
     if (inflight_earliest(router->inflight) == started)
         notify_deadline(router, started->deadline);
     return NULL;
@@ -325,6 +407,26 @@ static void route_reply(router_t *router, const wire_stanza_t *iq)
     inflight_end(router->inflight, request, iq, NULL);
 }
 
+/* A user answers a request a resource sent it (inflight_start_outbound()). */
+static void route_answer(router_t *router, const wire_stanza_t *iq)
+{
+    request_t *request = inflight_match_answer(router->inflight, iq->id, iq->from);
+    if (!request) {
+        log_limited(&router->dropped_log, CP_LOG_INFO,
+                    "dropped IQ %s id %s from %s: it answers no request of the service in "
+                    "flight (late, or not from the user asked)",
+                    iq->type, iq->id, iq->from);
+        return;
+    }
+    if (!iq->bytes) {
+        log_warning("answer %s from %s is larger than %d bytes: the service gets an error",
+                    iq->id, iq->from, WIRE_STANZA_MAX);
+        inflight_end(router->inflight, request, NULL, &reply_too_large);
+        return;
+    }
+    inflight_end(router->inflight, request, iq, NULL);
+}
+
 static void handle_ping_reply(router_t *router, const wire_stanza_t *iq)
 {
     const char *name = jid_resource(iq->from);
@@ -336,8 +438,10 @@ static void handle_ping_reply(router_t *router, const wire_stanza_t *iq)
                   iq->from);
         return;
     }
-    if (health_note_ping_reply(router->health, resource, iq->id, iq->type))
+    if (health_note_ping_reply(router->health, resource, iq->id, iq->type)) {
         roster_update_candidacy(router->roster, resource);
+        note_availability(router);
+    }
 }
 
 static void handle_iq(router_t *router, const wire_stanza_t *iq)
@@ -364,15 +468,24 @@ static void handle_iq(router_t *router, const wire_stanza_t *iq)
         return;
     }
 
-    if (reply && iq->id && !jid_resource(iq->to) &&
-        g_str_has_prefix(iq->id, HEALTH_PING_ID_PREFIX)) {
+    const char *address = jid_resource(iq->to);
+    bool to_domain = !address || !*address;
+    if (reply && iq->id && to_domain && g_str_has_prefix(iq->id, HEALTH_PING_ID_PREFIX)) {
         handle_ping_reply(router, iq);
+    } else if (reply && iq->id && to_domain &&
+               g_str_has_prefix(iq->id, INFLIGHT_OUTBOUND_ID_PREFIX)) {
+        route_answer(router, iq);
     } else if (reply) {
         route_reply(router, iq);
     } else if (!request) {
         answer(router, iq, &bad_type);
     } else if (!iq->id) {
         answer(router, iq, &no_id);
+    } else if (!to_domain && is_service(router, iq->from)) {
+        /* The service asks a user: answered from the address it wrote to. */
+        const stanza_error_t *refusal = place_outbound(router, iq, address);
+        if (refusal)
+            answer_from(router, iq->to, iq, refusal);
     } else {
         const stanza_error_t *refusal = place_request(router, iq);
         if (refusal)
@@ -382,11 +495,124 @@ static void handle_iq(router_t *router, const wire_stanza_t *iq)
 
 /* ---- Messages --------------------------------------------------------------- */
 
+/* A user writes to the service: the message goes to one resource, chosen
+ * as for a request, from the user's address. */
+static void forward_message(router_t *router, const wire_stanza_t *message)
+{
+    if (!message->bytes) {
+        answer(router, message, &message_too_large);
+        return;
+    }
+    if (router->stopping || router->paused) {
+        answer(router, message, router->stopping ? &stopping : &reconnecting);
+        return;
+    }
+    const cp_dispatch_request_t request = {.sender = message->from,
+                                           .type = message->type ? message->type : "normal",
+                                           .payload_ns = message->payload_ns,
+                                           .payload_attributes = message->payload_attributes};
+    resource_t *resource = roster_choose(router->roster, &request);
+    if (!resource) {
+        answer(router, message, no_candidate(router));
+        return;
+    }
+    char token[CP_TOKEN_MAX + 1];
+    plugin_t *jat = addresses_issue(router->addresses, message->from, token);
+    if (!jat) {
+        answer(router, message, &unencodable);
+        return;
+    }
+    char to[CP_JID_MAX + 1], from[CP_JID_MAX + 1];
+    jid_join(to, sizeof to, router->target, resource->info.name);
+    jid_join(from, sizeof from, router->instance_domain, token);
+    log_debug("message %s from %s -> %s as %s", message->id ? message->id : "(no id)",
+              message->from, to, from);
+    wire_rewrite(router->scratch, message->bytes, message->length, from, to);
+    outbox_send_string(router->outbox, router->scratch);
+    plugin_forget(jat, token); /* forwarded: the address stays, unpinned */
+}
+
+/* The service writes to a user through the user's ADDRESS: the message goes
+ * from the bare domain, unchanged but for its addresses. */
+static void send_to_user(router_t *router, const wire_stanza_t *message, const char *address)
+{
+    char user[CP_JID_MAX + 1];
+    if (!addresses_read(router->addresses, address, user)) {
+        answer_from(router, message->to, message, &unknown_address);
+        return;
+    }
+    if (!message->bytes) {
+        answer_from(router, message->to, message, &message_too_large);
+        return;
+    }
+    log_debug("message %s from %s -> %s", message->id ? message->id : "(no id)", message->from,
+              user);
+    wire_rewrite(router->scratch, message->bytes, message->length, router->domain, user);
+    outbox_send_string(router->outbox, router->scratch);
+    if (message->id)
+        bounces_remember(router->bounces, user, message->id, message->from, address,
+                         g_get_monotonic_time());
+}
+
+/* A user's server could not deliver a message the service sent: it goes
+ * back to the resource that sent it, from the address it wrote to. */
+static void route_bounce(router_t *router, const wire_stanza_t *bounce)
+{
+    g_autofree char *resource = NULL, *address = NULL;
+    if (!bounce->id || !bounce->bytes ||
+        !bounces_take(router->bounces, bounce->from, bounce->id, g_get_monotonic_time(),
+                      &resource, &address)) {
+        log_limited(&router->dropped_log, CP_LOG_INFO,
+                    "dropped a message error from %s: it answers no message the service sent "
+                    "(or one too long ago)",
+                    bounce->from);
+        return;
+    }
+    char from[CP_JID_MAX + 1];
+    jid_join(from, sizeof from, router->domain, address);
+    wire_rewrite(router->scratch, bounce->bytes, bounce->length, from, resource);
+    outbox_send_string(router->outbox, router->scratch);
+}
+
 static void handle_message(router_t *router, const wire_stanza_t *message)
 {
-    if (message->type && strcmp(message->type, "error") == 0)
-        return; /* never answer an error, or two entities can loop */
-    answer(router, message, &messages_not_handled);
+    bool error = message->type && strcmp(message->type, "error") == 0;
+    switch (classify(router, message->to)) {
+    case ADDRESS_OURS:
+        break;
+    case ADDRESS_USER:
+        if (!error) /* never answer an error, or two entities can loop */
+            answer_from(router, message->to, message, &no_such_user);
+        return;
+    case ADDRESS_OTHER:
+        log_limited(&router->dropped_log, CP_LOG_WARNING,
+                    "dropped a message from %s: addressed to %s, not to %s", message->from,
+                    message->to ? message->to : "nobody", router->domain);
+        return;
+    }
+
+    const char *address = jid_resource(message->to);
+    bool to_domain = !address || !*address;
+    if (is_service(router, message->from)) {
+        if (error)
+            log_limited(&router->dropped_log, CP_LOG_INFO,
+                        "dropped a message error from %s: a bounce of a user's message",
+                        message->from);
+        else if (to_domain)
+            log_limited(&router->dropped_log, CP_LOG_INFO,
+                        "dropped a message from %s to %s: the service writes to users' "
+                        "addresses",
+                        message->from, message->to);
+        else
+            send_to_user(router, message, address);
+    } else if (jid_bare_equal(message->from, router->target)) {
+        log_limited(&router->dropped_log, CP_LOG_INFO,
+                    "dropped a message from %s: [proxy] resources keeps it out", message->from);
+    } else if (error) {
+        route_bounce(router, message);
+    } else {
+        forward_message(router, message);
+    }
 }
 
 /* ---- Presence --------------------------------------------------------------- */
@@ -447,13 +673,33 @@ static void handle_target_presence(router_t *router, const wire_stanza_t *presen
                     router->target, type);
         schedule_rediscovery(router);
     }
+    note_availability(router);
+}
+
+/* A user's presence to the service: subscriptions and probes are answered
+ * here; nothing else is relayed to the resources. */
+static void handle_user_presence(router_t *router, const wire_stanza_t *presence)
+{
+    const char *type = presence->type;
+    if (!type || !presence->to || !jid_bare_equal(presence->to, router->domain) ||
+        jid_resource(presence->to)) {
+        log_debug("ignored presence (%s) from %s: not relayed", type ? type : "available",
+                  presence->from);
+    } else if (strcmp(type, "subscribe") == 0) {
+        service_presence_subscribe(router->presence, presence->from);
+    } else if (strcmp(type, "probe") == 0) {
+        service_presence_probe(router->presence, presence->from);
+    } else if (strcmp(type, "unsubscribe") == 0) {
+        service_presence_unsubscribe(router->presence, presence->from);
+    } else {
+        log_debug("ignored presence (%s) from %s: not relayed", type, presence->from);
+    }
 }
 
 static void handle_presence(router_t *router, const wire_stanza_t *presence)
 {
     if (!jid_bare_equal(presence->from, router->target)) {
-        log_debug("ignored presence (%s) from %s: not the target",
-                  presence->type ? presence->type : "available", presence->from);
+        handle_user_presence(router, presence);
         return;
     }
     if (!outbox_is_up(router->outbox)) {
@@ -489,7 +735,7 @@ void router_handle(router_t *router, const wire_stanza_t *stanza)
 
 /* ---- Life cycle ------------------------------------------------------------- */
 
-static void take_settings(router_t *router, const config_t *config, plugin_t *jat)
+static void take_settings(router_t *router, const config_t *config)
 {
     g_free(router->domain);
     router->domain = g_strdup(config->domain);
@@ -499,22 +745,22 @@ static void take_settings(router_t *router, const config_t *config, plugin_t *ja
     router->target = g_strdup(config->target);
     router->retry_get = config->retry_get;
     router->rediscover_max_us = (int64_t)config->reconnect_max * G_USEC_PER_SEC;
-    plugin_t *old_jat = router->jat;
-    router->jat = plugin_ref(jat);
-    plugin_unref(old_jat); /* requests in flight hold their own references */
 }
 
 router_t *router_new(const config_t *config, plugin_t *dispatch, plugin_t *jat,
                      const router_callbacks_t *callbacks)
 {
     router_t *router = g_new0(router_t, 1);
-    take_settings(router, config, jat);
+    take_settings(router, config);
     router->deadline_changed = callbacks->deadline_changed;
     router->userdata = callbacks->userdata;
     router->outbox = outbox_new(callbacks->send, callbacks->userdata);
     router->roster = roster_new(config, dispatch);
     router->health = health_new(config, router->outbox);
     router->inflight = inflight_new(config, router->outbox);
+    router->addresses = addresses_new(config, jat);
+    router->bounces = bounces_new();
+    router->presence = service_presence_new(config, router->outbox);
     router->scratch = g_string_sized_new(512);
     cancel_rediscovery(router);
     return router;
@@ -528,11 +774,14 @@ void router_free(router_t *router)
      * outbox_free() says how many could not be sent. */
     outbox_down(router->outbox, NULL, 0);
     drop_all_resources(router, &stopping);
+    inflight_end_outbound(router->inflight, &stopping);
     inflight_free(router->inflight);
+    addresses_free(router->addresses);
+    bounces_free(router->bounces);
+    service_presence_free(router->presence);
     health_free(router->health);
     roster_free(router->roster);
     outbox_free(router->outbox);
-    plugin_unref(router->jat);
     g_string_free(router->scratch, TRUE);
     g_free(router->domain);
     g_free(router->instance_domain);
@@ -547,10 +796,13 @@ void router_reconfigure(router_t *router, const config_t *config, plugin_t *disp
              (g_ascii_strcasecmp(router->target, config->target) == 0 &&
               strcmp(router->domain, config->domain) == 0 &&
               strcmp(router->instance_domain, config->instance_domain) == 0));
-    take_settings(router, config, jat);
+    take_settings(router, config);
     roster_reconfigure(router->roster, config, dispatch);
     health_reconfigure(router->health, config);
     inflight_reconfigure(router->inflight, config);
+    addresses_reconfigure(router->addresses, config, jat);
+    service_presence_reconfigure(router->presence, config);
+    note_availability(router);
 }
 
 void router_pause(router_t *router, bool paused)
@@ -571,12 +823,14 @@ void router_disconnected(router_t *router, const char *unsent, size_t length)
     outbox_down(router->outbox, unsent, length);
     cancel_rediscovery(router);
     drop_all_resources(router, &stream_lost);
+    inflight_end_outbound(router->inflight, &outbound_stream_lost);
 }
 
 void router_shutdown(router_t *router)
 {
     router->stopping = true;
     drop_all_resources(router, &stopping);
+    inflight_end_outbound(router->inflight, &stopping);
     send_presence(router, "unavailable", router->instance_domain, router->target);
 }
 
@@ -585,17 +839,19 @@ void router_expire(router_t *router, int64_t now)
     request_t *request;
     while ((request = inflight_earliest(router->inflight)) && request->deadline <= now) {
         resource_t *resource = request->resource;
-        log_info("request %s from %s timed out on %s/%s", request->id, request->sender,
-                 router->target, resource->info.name);
+        log_info("request %s from %s timed out on %s", request->id, request->sender,
+                 resource ? resource->info.name : request->user);
         inflight_end(router->inflight, request, NULL, &timed_out);
-        if (health_note_timeout(router->health, resource)) {
+        if (resource && health_note_timeout(router->health, resource)) {
             roster_update_candidacy(router->roster, resource);
+            note_availability(router);
             notify_deadline(router, health_next_due(router->health));
         }
     }
     health_ping_due(router->health, now);
     if (router->rediscover_at >= 0 && router->rediscover_at <= now)
         rediscover(router, now);
+    addresses_expire(router->addresses, now);
 }
 
 static int64_t earlier(int64_t a, int64_t b)
@@ -608,6 +864,7 @@ int64_t router_next_deadline(router_t *router)
     request_t *earliest = inflight_earliest(router->inflight);
     int64_t next = earliest ? earliest->deadline : -1;
     next = earlier(next, health_next_due(router->health));
+    next = earlier(next, addresses_next_expiry(router->addresses));
     return earlier(next, router->rediscover_at);
 }
 

@@ -43,6 +43,10 @@ struct stream_parser {
     bool has_payload;
     GString *strings;          /* its attribute values, each NUL-terminated */
     stanza_fields_t fields;
+    GArray *payload_attributes; /* gssize offsets into strings: the payload's
+                                   attribute names and values, in pairs */
+    GPtrArray *attribute_view;  /* the same as pointers, NULL-terminated, for
+                                   the stanza event */
     GString *error_text;       /* a stream error's text, while inside <text/> */
 
     /* Bytes fed and not yet released: events point into them. */
@@ -99,6 +103,15 @@ static char *prefix_declaration(const char *name)
 static void keep_payload_namespace(stream_parser_t *parser, const char *name,
                                    const XML_Char **attributes)
 {
+    /* Its other attributes, for strategies that place by them (a Jitsi
+     * conference's room); namespace declarations are not attributes. */
+    for (const XML_Char **attribute = attributes; *attribute; attribute += 2) {
+        if (strcmp(attribute[0], "xmlns") == 0 || g_str_has_prefix(attribute[0], "xmlns:"))
+            continue;
+        gssize pair[2] = {keep_string(parser, attribute[0]), keep_string(parser, attribute[1])};
+        g_array_append_vals(parser->payload_attributes, pair, 2);
+    }
+
     g_autofree char *declaration = prefix_declaration(name);
     const char *declared = attribute(attributes, declaration ? declaration : "xmlns");
     if (declared)
@@ -146,6 +159,7 @@ static void open_top(stream_parser_t *parser, const char *name, const XML_Char *
     parser->top = TOP_STANZA;
     parser->has_payload = false;
     g_string_truncate(parser->strings, 0);
+    g_array_set_size(parser->payload_attributes, 0);
     parser->fields = (stanza_fields_t){
         .name = keep_string(parser, name),
         .from = keep_string(parser, attribute(attributes, "from")),
@@ -207,6 +221,12 @@ static void close_top(stream_parser_t *parser)
                                  parser->events.userdata);
     } else if (top == TOP_STANZA && parser->events.stanza) {
         const stanza_fields_t *fields = &parser->fields;
+        g_ptr_array_set_size(parser->attribute_view, 0);
+        for (guint i = 0; i < parser->payload_attributes->len; i++)
+            g_ptr_array_add(parser->attribute_view,
+                            (gpointer)kept_string(parser, g_array_index(parser->payload_attributes,
+                                                                        gssize, i)));
+        g_ptr_array_add(parser->attribute_view, NULL);
         wire_stanza_t stanza = {
             .name = kept_string(parser, fields->name),
             .from = kept_string(parser, fields->from),
@@ -215,6 +235,7 @@ static void close_top(stream_parser_t *parser)
             .type = kept_string(parser, fields->type),
             .has_payload = parser->has_payload,
             .payload_ns = kept_string(parser, fields->payload_ns),
+            .payload_attributes = (const char *const *)parser->attribute_view->pdata,
         };
         if (!parser->oversized && end - parser->top_start <= WIRE_STANZA_MAX) {
             stanza.bytes = (const char *)parser->held->data + (parser->top_start -
@@ -260,6 +281,8 @@ stream_parser_t *stream_parser_new(const stream_events_t *events)
     }
     parser->events = *events;
     parser->strings = g_string_sized_new(256);
+    parser->payload_attributes = g_array_new(FALSE, FALSE, sizeof(gssize));
+    parser->attribute_view = g_ptr_array_new();
     parser->error_text = g_string_new(NULL);
     parser->held = g_byte_array_sized_new(64 * 1024);
 #ifdef HAVE_XML_SETREPARSEDEFERRALENABLED
@@ -283,6 +306,8 @@ void stream_parser_free(stream_parser_t *parser)
         return;
     XML_ParserFree(parser->xml);
     g_string_free(parser->strings, TRUE);
+    g_array_free(parser->payload_attributes, TRUE);
+    g_ptr_array_free(parser->attribute_view, TRUE);
     g_string_free(parser->error_text, TRUE);
     g_byte_array_free(parser->held, TRUE);
     g_free(parser->error_name);

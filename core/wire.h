@@ -31,6 +31,9 @@ typedef struct wire_stanza {
     const char *type;
     bool has_payload;       /* it has a child element */
     const char *payload_ns; /* the first child element's namespace, or NULL */
+    const char *const *payload_attributes; /* the first child element's
+                               attributes as name, value pairs, NULL-terminated;
+                               never NULL from the parser */
     const char *bytes;      /* the stanza as received, not NUL-terminated; NULL
                                when it was larger than WIRE_STANZA_MAX */
     size_t length;

@@ -120,8 +120,11 @@ static int dispatch_select(void *state, const cp_dispatch_request_t *request,
     fake_dispatch_t *fake = state;
     EXPECT(n >= 1, "select() with %zu candidates", n);
     EXPECT(request->sender && request->type, "select() without sender or type");
-    EXPECT(strcmp(request->type, "get") == 0 || strcmp(request->type, "set") == 0,
-           "select() for an IQ of type %s", request->type);
+    static const char *const types[] = {"get", "set", "chat", "normal", "groupchat", "headline",
+                                        NULL};
+    EXPECT(g_strv_contains(types, request->type), "select() for a stanza of type %s",
+           request->type);
+    EXPECT(request->payload_attributes != NULL, "select() without payload attributes");
     for (size_t i = 0; i < n; i++) {
         const char *name = g_hash_table_lookup(fake->online, candidates[i]);
         EXPECT(name != NULL, "candidate %zu was never announced online", i);

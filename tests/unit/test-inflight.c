@@ -48,7 +48,7 @@ static int setup(void **state)
     g_autofree char *path = write_temp_file(
         "[component]\ndomain = proxy.example.org\nsecret = s\n"
         "[proxy]\ntarget = service@example.org\nrequest_timeout = 10\n"
-        "[limits]\nin_flight = 3\nin_flight_per_sender = 2\n");
+        "[limits]\nin_flight = 4\nin_flight_per_sender = 2\n");
     f->config = config_load(path, NULL);
     g_unlink(path);
     assert_non_null(f->config);
@@ -89,28 +89,37 @@ static void with_stanza(const char *xml, void (*use)(const wire_stanza_t *, void
 typedef struct start_call {
     fixture_t *f;
     resource_t *resource;
+    const char *token; /* NULL: the fake encoding makes one */
     request_t *request;
-    inflight_start_status_t status;
 } start_call_t;
 
 static void do_start(const wire_stanza_t *iq, void *data)
 {
     start_call_t *call = data;
-    call->status = inflight_start(call->f->inflight, iq, call->f->jat, call->resource, true,
-                                  g_get_monotonic_time(), &call->request);
+    char token[CP_TOKEN_MAX + 1];
+    if (call->token)
+        g_strlcpy(token, call->token, sizeof token);
+    else
+        assert_int_equal(plugin_encode(call->f->jat, iq->from, 0, token, sizeof token), CP_OK);
+    call->request = inflight_start(call->f->inflight, iq, token, call->f->jat, call->resource,
+                                   true, g_get_monotonic_time());
+}
+
+static inflight_admission_t admit(fixture_t *f, const char *sender, const char *id)
+{
+    return inflight_admit(f->inflight, sender, id, false, g_get_monotonic_time());
 }
 
 /* Admits and starts a get from SENDER with ID on RESOURCE. */
 static request_t *start(fixture_t *f, const char *sender, const char *id, resource_t *resource)
 {
-    assert_int_equal(inflight_admit(f->inflight, sender, id, g_get_monotonic_time()),
-                     INFLIGHT_ADMITTED);
+    assert_int_equal(admit(f, sender, id), INFLIGHT_ADMITTED);
     g_autofree char *xml = g_strdup_printf("<iq type='get' id='%s' from='%s' "
                                            "to='proxy.example.org'><q xmlns='urn:x'/></iq>",
                                            id, sender);
-    start_call_t call = {f, resource, NULL, INFLIGHT_UNENCODABLE};
+    start_call_t call = {f, resource, NULL, NULL};
     with_stanza(xml, do_start, &call);
-    assert_int_equal(call.status, INFLIGHT_STARTED);
+    assert_non_null(call.request);
     return call.request;
 }
 
@@ -135,7 +144,7 @@ static void inflight_admit__refuses_a_duplicate_sender_and_id_whatever_the_token
 {
     fixture_t *f = *state;
     start(f, ALICE, "q1", &f->worker1);
-    assert_int_equal(inflight_admit(f->inflight, ALICE, "q1", g_get_monotonic_time()),
+    assert_int_equal(admit(f, ALICE, "q1"),
                      INFLIGHT_DUPLICATE);
     /* Another resource of the same account is another sender. */
     start(f, "alice@example.org/laptop", "q1", &f->worker1);
@@ -146,37 +155,17 @@ static void inflight_admit__applies_the_limits_until_requests_end(void **state)
     fixture_t *f = *state;
     start(f, ALICE, "q1", &f->worker1);
     start(f, ALICE, "q2", &f->worker1);
-    assert_int_equal(inflight_admit(f->inflight, "alice@example.org/laptop", "q3",
-                                    g_get_monotonic_time()),
+    assert_int_equal(admit(f, "alice@example.org/laptop", "q3"),
                      INFLIGHT_SENDER_FULL); /* per bare JID */
     start(f, "bob@example.org/pc", "q1", &f->worker2);
-    assert_int_equal(inflight_admit(f->inflight, "carol@example.org/pc", "q1",
-                                    g_get_monotonic_time()),
+    start(f, "dave@example.org/pc", "q1", &f->worker2);
+    assert_int_equal(admit(f, "carol@example.org/pc", "q1"),
                      INFLIGHT_FULL);
     const stanza_error_t error = {"wait", "remote-server-timeout", NULL};
     inflight_end(f->inflight, inflight_earliest(f->inflight), NULL, &error);
-    assert_int_equal(inflight_admit(f->inflight, "carol@example.org/pc", "q1",
-                                    g_get_monotonic_time()),
+    assert_int_equal(admit(f, "carol@example.org/pc", "q1"),
                      INFLIGHT_ADMITTED);
     inflight_withdraw(f->inflight, "carol@example.org/pc");
-}
-
-static void inflight_start__withdraws_what_cannot_be_encoded(void **state)
-{
-    fixture_t *f = *state;
-    fake_world.fail_encode = true;
-    assert_int_equal(inflight_admit(f->inflight, ALICE, "q1", g_get_monotonic_time()),
-                     INFLIGHT_ADMITTED);
-    start_call_t call = {f, &f->worker1, NULL, INFLIGHT_STARTED};
-    with_stanza("<iq type='get' id='q1' from='" ALICE "' to='proxy.example.org'>"
-                "<q xmlns='urn:x'/></iq>",
-                do_start, &call);
-    assert_int_equal(call.status, INFLIGHT_UNENCODABLE);
-    assert_int_equal(inflight_count(f->inflight), 0);
-    assert_int_equal(f->sent->len, 0);
-    fake_world.fail_encode = false;
-    start(f, ALICE, "q1", &f->worker1); /* its admission was given back */
-    start(f, ALICE, "q2", &f->worker1);
 }
 
 static void inflight_match_reply__names_why_a_reply_matches_nothing(void **state)
@@ -308,6 +297,112 @@ static void inflight_earliest__is_the_first_deadline(void **state)
     assert_ptr_equal(inflight_earliest(f->inflight), second);
 }
 
+typedef struct outbound_call {
+    fixture_t *f;
+    const char *user;
+    request_t *request;
+} outbound_call_t;
+
+static void do_start_outbound(const wire_stanza_t *iq, void *data)
+{
+    outbound_call_t *call = data;
+    call->request = inflight_start_outbound(call->f->inflight, iq, "t7", call->user,
+                                            g_get_monotonic_time());
+}
+
+/* The service asks ALICE through address t7. */
+static request_t *start_outbound(fixture_t *f, const char *resource_jid, const char *id)
+{
+    assert_int_equal(inflight_admit(f->inflight, resource_jid, id, true, g_get_monotonic_time()),
+                     INFLIGHT_ADMITTED);
+    g_autofree char *xml = g_strdup_printf("<iq type='set' id='%s' from='%s' "
+                                           "to='proxy.example.org/t7'><q xmlns='urn:x'/></iq>",
+                                           id, resource_jid);
+    outbound_call_t call = {f, ALICE, NULL};
+    with_stanza(xml, do_start_outbound, &call);
+    assert_non_null(call.request);
+    return call.request;
+}
+
+typedef struct answer_call {
+    fixture_t *f;
+    request_t *request;
+} answer_call_t;
+
+static void do_answer(const wire_stanza_t *reply, void *data)
+{
+    answer_call_t *call = data;
+    call->request = inflight_match_answer(call->f->inflight, reply->id, reply->from);
+    if (call->request)
+        inflight_end(call->f->inflight, call->request, reply, NULL);
+}
+
+/* A resource asks a user: the user sees client-proxy's id from the bare
+ * domain, and the resource gets the answer with its own id, from the
+ * address it wrote to. */
+static void inflight_start_outbound__gives_ids_of_its_own_and_routes_the_answer_back(
+    void **state)
+{
+    fixture_t *f = *state;
+    request_t *first = start_outbound(f, "service@example.org/worker-1", "x");
+    request_t *second = start_outbound(f, "service@example.org/worker-2", "x");
+    assert_string_not_equal(first->wire_id, second->wire_id);
+    assert_true(g_str_has_prefix(first->wire_id, INFLIGHT_OUTBOUND_ID_PREFIX));
+    const char *sent = f->sent->pdata[0];
+    g_autofree char *expected_id = g_strdup_printf("id='%s'", first->wire_id);
+    assert_non_null(strstr(sent, expected_id));
+    assert_non_null(strstr(sent, "from='proxy.example.org' to='" ALICE "'"));
+
+    /* An answer from anyone else is not the user's. */
+    assert_null(inflight_match_answer(f->inflight, first->wire_id, "mallory@example.org/x"));
+    g_ptr_array_set_size(f->sent, 0);
+    g_autofree char *wire_id = g_strdup(first->wire_id);
+    g_autofree char *xml = g_strdup_printf("<iq type='result' id='%s' from='" ALICE
+                                           "' to='proxy.example.org'><a xmlns='urn:x'/></iq>",
+                                           wire_id);
+    answer_call_t call = {f, NULL};
+    with_stanza(xml, do_answer, &call);
+    assert_non_null(call.request);
+    const char *answer = f->sent->pdata[0];
+    assert_non_null(strstr(answer, "id='x'"));
+    assert_non_null(strstr(answer, "from='proxy.example.org/t7'"));
+    assert_non_null(strstr(answer, "to='service@example.org/worker-1'"));
+    assert_non_null(strstr(answer, "<a xmlns='urn:x'/>"));
+    assert_int_equal(inflight_count(f->inflight), 1);
+    /* Answered: the same answer again matches nothing. */
+    assert_null(inflight_match_answer(f->inflight, wire_id, ALICE));
+}
+
+static void inflight_end_outbound__answers_every_outbound_request_and_only_those(void **state)
+{
+    fixture_t *f = *state;
+    start(f, ALICE, "q1", &f->worker1);
+    start_outbound(f, "service@example.org/worker-1", "x");
+    start_outbound(f, "service@example.org/worker-2", "y");
+    g_ptr_array_set_size(f->sent, 0);
+    const stanza_error_t error = {"cancel", "service-unavailable", NULL};
+    inflight_end_outbound(f->inflight, &error);
+    assert_int_equal(f->sent->len, 2);
+    assert_non_null(strstr(f->sent->pdata[0], "from='proxy.example.org/t7'"));
+    assert_non_null(strstr(f->sent->pdata[0], "<service-unavailable"));
+    assert_int_equal(inflight_count(f->inflight), 1);
+}
+
+/* One resource cannot starve the users: the service's own requests get
+ * half of [limits] in_flight at most. */
+static void inflight_admit__keeps_half_the_room_for_users(void **state)
+{
+    fixture_t *f = *state;
+    /* in_flight = 4: two outbound at most. */
+    start_outbound(f, "service@example.org/worker-1", "x");
+    start_outbound(f, "service@example.org/worker-2", "x");
+    assert_int_equal(inflight_admit(f->inflight, "service@example.org/worker-3", "y", true,
+                                    g_get_monotonic_time()),
+                     INFLIGHT_FULL);
+    start(f, ALICE, "q1", &f->worker1);
+    start(f, "bob@example.org/pc", "q1", &f->worker1);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -316,13 +411,15 @@ int main(void)
         T(inflight_start__forwards_from_a_token_to_the_resource),
         T(inflight_admit__refuses_a_duplicate_sender_and_id_whatever_the_token),
         T(inflight_admit__applies_the_limits_until_requests_end),
-        T(inflight_start__withdraws_what_cannot_be_encoded),
         T(inflight_match_reply__names_why_a_reply_matches_nothing),
         T(inflight_end__forwards_the_reply_and_forgets_everything),
         T(inflight_end__answers_an_error_from_the_domain),
         T(inflight__keeps_the_encoding_that_made_a_token_until_its_request_ends),
         T(inflight_retry__moves_a_request_to_another_resource_with_its_token),
         T(inflight_earliest__is_the_first_deadline),
+        T(inflight_start_outbound__gives_ids_of_its_own_and_routes_the_answer_back),
+        T(inflight_end_outbound__answers_every_outbound_request_and_only_those),
+        T(inflight_admit__keeps_half_the_room_for_users),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

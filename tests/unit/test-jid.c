@@ -39,6 +39,16 @@ static void jid_bare_equal__ignores_ascii_case_and_the_resource(void **state)
     assert_false(jid_bare_equal("", "service@example.org"));
 }
 
+static void jid_equal__ignores_case_in_the_bare_part_only(void **state)
+{
+    (void)state;
+    assert_true(jid_equal("Alice@Example.org/Phone", "alice@example.org/Phone"));
+    assert_false(jid_equal("alice@example.org/Phone", "alice@example.org/phone"));
+    assert_false(jid_equal("alice@example.org/phone", "alice@example.org"));
+    assert_true(jid_equal("example.org", "EXAMPLE.org"));
+    assert_false(jid_equal("alice@example.org/a/b", "alice@example.org/a"));
+}
+
 static void jid_split_bare__copies_what_fits_and_refuses_the_rest(void **state)
 {
     (void)state;
@@ -102,6 +112,7 @@ int main(void)
         cmocka_unit_test(jid_bare_length__stops_at_the_first_slash),
         cmocka_unit_test(jid_resource__is_everything_after_the_first_slash),
         cmocka_unit_test(jid_bare_equal__ignores_ascii_case_and_the_resource),
+        cmocka_unit_test(jid_equal__ignores_case_in_the_bare_part_only),
         cmocka_unit_test(jid_split_bare__copies_what_fits_and_refuses_the_rest),
         cmocka_unit_test(jid_join__writes_bare_slash_resource_truncated_to_fit),
         cmocka_unit_test(jid_is_domain__refuses_what_a_domainpart_cannot_hold),
