@@ -134,6 +134,16 @@ static void answer_from(router_t *router, const char *from, const wire_stanza_t 
     outbox_send_string(router->outbox, router->scratch);
 }
 
+/* Answers STANZA, which the service sent to a user's ADDRESS, at once with
+ * ERROR from that address. */
+static void answer_from_address(router_t *router, const char *address,
+                                const wire_stanza_t *stanza, const stanza_error_t *error)
+{
+    char from[CP_JID_MAX + 1];
+    jid_join(from, sizeof from, router->domain, address);
+    answer_from(router, from, stanza, error);
+}
+
 /* Answers STANZA at once with ERROR, from the bare domain, as every answer
  * to what was sent to the service comes. */
 static void answer(router_t *router, const wire_stanza_t *stanza, const stanza_error_t *error)
@@ -485,7 +495,7 @@ static void handle_iq(router_t *router, const wire_stanza_t *iq)
         /* The service asks a user: answered from the address it wrote to. */
         const stanza_error_t *refusal = place_outbound(router, iq, address);
         if (refusal)
-            answer_from(router, iq->to, iq, refusal);
+            answer_from_address(router, address, iq, refusal);
     } else {
         const stanza_error_t *refusal = place_request(router, iq);
         if (refusal)
@@ -494,6 +504,17 @@ static void handle_iq(router_t *router, const wire_stanza_t *iq)
 }
 
 /* ---- Messages --------------------------------------------------------------- */
+
+/* The type a strategy sees for a message: RFC 6121 §5.2.2 has a message of
+ * no type, or of one not understood, read as normal. */
+static const char *message_type(const wire_stanza_t *message)
+{
+    static const char *const types[] = {"chat", "groupchat", "headline", "normal"};
+    for (size_t i = 0; message->type && i < G_N_ELEMENTS(types); i++)
+        if (strcmp(message->type, types[i]) == 0)
+            return types[i];
+    return "normal";
+}
 
 /* A user writes to the service: the message goes to one resource, chosen
  * as for a request, from the user's address. */
@@ -508,7 +529,7 @@ static void forward_message(router_t *router, const wire_stanza_t *message)
         return;
     }
     const cp_dispatch_request_t request = {.sender = message->from,
-                                           .type = message->type ? message->type : "normal",
+                                           .type = message_type(message),
                                            .payload_ns = message->payload_ns,
                                            .payload_attributes = message->payload_attributes};
     resource_t *resource = roster_choose(router->roster, &request);
@@ -538,11 +559,11 @@ static void send_to_user(router_t *router, const wire_stanza_t *message, const c
 {
     char user[CP_JID_MAX + 1];
     if (!addresses_read(router->addresses, address, user)) {
-        answer_from(router, message->to, message, &unknown_address);
+        answer_from_address(router, address, message, &unknown_address);
         return;
     }
     if (!message->bytes) {
-        answer_from(router, message->to, message, &message_too_large);
+        answer_from_address(router, address, message, &message_too_large);
         return;
     }
     log_debug("message %s from %s -> %s", message->id ? message->id : "(no id)", message->from,

@@ -66,6 +66,16 @@ bool fake_world_token_is_live(const char *token)
     return false;
 }
 
+bool fake_world_token_is_known(const char *token)
+{
+    for (guint i = 0; fake_world.jat_instances && i < fake_world.jat_instances->len; i++) {
+        fake_jat_t *fake = fake_world.jat_instances->pdata[i];
+        if (g_hash_table_contains(fake->known, token))
+            return true;
+    }
+    return false;
+}
+
 bool fake_world_is_online(const char *name)
 {
     if (!fake_world.dispatch)
@@ -181,7 +191,8 @@ static int jat_init(const cp_host_api_t *api, cp_host_t *host, void **state)
     (void)api;
     (void)host;
     fake_jat_t *fake = g_new0(fake_jat_t, 1);
-    fake->live = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    fake->known = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    fake->live = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     g_ptr_array_add(fake_world.jat_instances, fake);
     *state = fake;
     return CP_OK;
@@ -193,6 +204,7 @@ static void jat_fini(void *state)
     EXPECT(g_hash_table_size(fake->live) == 0, "fini() with %u token(s) never forgotten",
            g_hash_table_size(fake->live));
     g_hash_table_destroy(fake->live);
+    g_hash_table_destroy(fake->known);
     g_ptr_array_remove(fake_world.jat_instances, fake);
     g_free(fake);
 }
@@ -205,7 +217,8 @@ static int jat_encode(void *state, const char *jid, int64_t expires, char *token
     if (fake_world.fail_encode)
         return CP_ETOOLONG;
     snprintf(token, size, "t%u", ++fake_world.issued);
-    g_hash_table_insert(fake->live, g_strdup(token), g_strdup(jid));
+    g_hash_table_insert(fake->known, g_strdup(token), g_strdup(jid));
+    g_hash_table_insert(fake->live, g_strdup(token), GUINT_TO_POINTER(1));
     return CP_OK;
 }
 
@@ -213,7 +226,7 @@ static int jat_decode(void *state, const char *token, char *jid, size_t size)
 {
     fake_jat_t *fake = state;
     EXPECT(size >= CP_JID_MAX + 1, "decode() with a buffer of %zu", size);
-    const char *found = g_hash_table_lookup(fake->live, token);
+    const char *found = g_hash_table_lookup(fake->known, token);
     if (!found || fake_world.fail_decode)
         return CP_EBADTOKEN;
     g_strlcpy(jid, found, size);

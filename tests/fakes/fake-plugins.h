@@ -5,7 +5,8 @@
  * contract in include/client-proxy/plugin.h as it goes: select() sees only
  * announced, non-draining candidates, resource_online()/resource_offline()
  * pair up, every token issued is forgotten exactly once and before fini()
- * of the instance that issued it.  A broken promise is reported through
+ * of the instance that issued it.  As plugin.h asks from ABI 1.1, a token
+ * forgotten still decodes: it is its sender's address.  A broken promise is reported through
  * fake_world.violation.
  *
  * Plugins' init() takes no argument of the test's, so the fakes find what
@@ -25,7 +26,10 @@ typedef struct fake_dispatch {
 } fake_dispatch_t;
 
 typedef struct fake_jat {
-    GHashTable *live;   /* token -> sender JID, both owned: issued, not forgotten */
+    GHashTable *known;  /* token -> sender JID, both owned: every token issued,
+                           which stays the sender's address (ABI 1.1) */
+    GHashTable *live;   /* token -> pins (GUINT_TO_POINTER): issued and not yet
+                           forgotten as often as issued */
 } fake_jat_t;
 
 typedef struct fake_world {
@@ -60,8 +64,12 @@ void fake_world_clear(void);
 /* Clears fake_world.chosen. */
 void fake_world_forget_choice(void);
 
-/* True when TOKEN is live in some encoding instance. */
+/* True when TOKEN is pinned (issued, not yet forgotten) in some encoding
+ * instance. */
 bool fake_world_token_is_live(const char *token);
+
+/* True when some encoding instance issued TOKEN: it is an address. */
+bool fake_world_token_is_known(const char *token);
 
 /* True when the current strategy instance was told NAME is online. */
 bool fake_world_is_online(const char *name);

@@ -8,6 +8,8 @@
  *   !expire            every deadline passes (router_expire far ahead)
  *   !tick              router_expire(now): normally nothing is due
  *   !pong [TYPE]       the resource pinged last answers its ping
+ *   !useranswer [TYPE] the user the service asked last answers (default
+ *                      result)
  *   !answer [TYPE [RESOURCE]]
  *                      the implementing client answers the latest forwarded
  *                      request, from the resource it went to (or RESOURCE),
@@ -23,20 +25,24 @@
  * Anything else is ignored.  At the end: router_shutdown(), router_free().
  *
  * Invariants (a failure aborts, which libFuzzer reports as a crash):
- *   - every stanza sent is from the domain, or from domain/TOKEN for a
- *     token the encoding issued and has not been told to forget, or (an
- *     IQ error) from the user at the domain that a request was sent to;
+ *   - every stanza sent is from the domain; or from domain/TOKEN, a token
+ *     the encoding issued (a user's address), and then to a resource of the
+ *     target; or (an error) from the user at the domain it was sent to;
  *   - every stanza sent has a non-empty `to`;
- *   - an IQ get/set is sent only to TARGET/RESOURCE, for the resource that
- *     the strategy chose during that same call, and which is online; or,
- *     from the bare domain, as a XEP-0199 ping to an online resource;
- *   - presence is sent only to the target (bare or full);
+ *   - an IQ get/set is sent only to TARGET/RESOURCE from a pinned token,
+ *     for the resource that the strategy chose during that same call, and
+ *     which is online; or from the bare domain, as a XEP-0199 ping to an
+ *     online resource, or as the service's request to a user, with an id of
+ *     client-proxy's own never used before;
+ *   - presence is sent only from the bare domain;
  *   - an IQ result/error goes only to someone owed an answer: every IQ that
- *     is addressed to the domain with a sender and is not itself a result
- *     or error is owed exactly one, and so is every get or set with an id
- *     addressed to a user at the domain; every message (not an error) one
- *     error.
- *     Never two.  After router_shutdown(), none is still owed;
+ *     is addressed to the domain (bare or not: the service's requests to
+ *     users too) with a sender and is not itself a result or error is owed
+ *     exactly one, and so is every get or set with an id addressed to a
+ *     user at the domain.  Never two.  After router_shutdown(), none is
+ *     still owed;
+ *   - a message error goes to a user only if one was owed: for a message
+ *     to the domain or to a user at it, at most one;
  *   - the strategy sees only online, non-draining candidates, n >= 1, and
  *     resource_online()/resource_offline() pair up;
  *   - every token the encoding issues is forgotten exactly once, before
@@ -80,6 +86,9 @@ typedef struct run {
     GHashTable *owed;       /* "iq|message" \x1f JID \x1f id -> count (GINT_TO_POINTER) */
     forwarded_t last;       /* the latest request forwarded, for !answer */
     char *last_ping_to, *last_ping_id; /* the latest ping, for !pong */
+    char *last_outbound_to, *last_outbound_id; /* the service's latest request to a
+                                                  user, for !useranswer */
+    GHashTable *wire_ids;   /* ids client-proxy gave the service's requests */
     bool in_handle;         /* select() may choose only inside router_handle() */
 } run_t;
 
@@ -164,32 +173,41 @@ static void check_stanza(run_t *run, xmpp_stanza_t *stanza)
     FUZZ_CHECK(name != NULL, "a stanza without a name");
     FUZZ_CHECK(to != NULL && *to, "<%s/> without a recipient", name);
     FUZZ_CHECK(from != NULL, "<%s/> without a sender", name);
+    bool error = type && strcmp(type, "error") == 0;
+    bool to_service = bare_is(to, TARGET) && strchr(to, '/');
     const char *token = NULL;
-    if (strcmp(name, "iq") == 0 && type && strcmp(type, "error") == 0 &&
-        is_user_at_domain(from)) {
-        /* The answer to a request for a user at the domain comes from the
+    if (error && is_user_at_domain(from)) {
+        /* The answer to a stanza for a user at the domain comes from the
          * address it was sent to. */
     } else if (strcmp(from, DOMAIN) != 0) {
         FUZZ_CHECK(g_str_has_prefix(from, DOMAIN "/") && from[strlen(DOMAIN "/")],
                    "<%s/> sent from %s", name, from);
         token = from + strlen(DOMAIN "/");
-        FUZZ_CHECK(fake_world_token_is_live(token), "sent from %s: a token not issued or forgotten", from);
+        /* A user's address: live while its request is, or known for good.
+         * An error to the service comes from whatever address it wrote to. */
+        FUZZ_CHECK(fake_world_token_is_known(token) || (error && to_service),
+                   "sent from %s: a token never issued", from);
+        FUZZ_CHECK(to_service, "<%s/> from a user's address %s to %s, not to the service",
+                   name, from, to);
     }
 
     if (strcmp(name, "presence") == 0) {
         FUZZ_CHECK(token == NULL, "presence from a token");
-        FUZZ_CHECK(bare_is(to, TARGET), "presence sent to %s", to);
     } else if (strcmp(name, "message") == 0) {
-        FUZZ_CHECK(token == NULL, "a message from a token");
-        FUZZ_CHECK(type && strcmp(type, "error") == 0, "a message that is not an error");
-        pay(run, "message", to, id);
+        /* Client-proxy answers a message with an error only if it owes
+         * one; errors to the service are bounces or answers to its own. */
+        if (error && !to_service)
+            pay(run, "message", to, id);
+        if (!error && token)
+            FUZZ_CHECK(fake_world_token_is_live(token) || run->in_handle,
+                       "a message forwarded outside router_handle()");
     } else if (strcmp(name, "iq") == 0) {
         FUZZ_CHECK(type != NULL, "an IQ without a type");
-        if (strcmp(type, "get") == 0 && token == NULL) {
+        bool request = strcmp(type, "get") == 0 || strcmp(type, "set") == 0;
+        if (request && token == NULL && id && g_str_has_prefix(id, "cp-health-")) {
             /* A XEP-0199 ping to a benched resource. */
-            FUZZ_CHECK(id != NULL && g_str_has_prefix(id, "cp-health-"), "a get from the domain");
-            FUZZ_CHECK(g_str_has_prefix(to, TARGET "/"), "a ping to %s", to);
-            FUZZ_CHECK(fake_world_is_online(to + strlen(TARGET "/")), "a ping to %s, not online", to);
+            FUZZ_CHECK(to_service, "a ping to %s", to);
+            FUZZ_CHECK(fake_world_is_online(strchr(to, '/') + 1), "a ping to %s, not online", to);
             xmpp_stanza_t *ping = xmpp_stanza_get_children(stanza);
             FUZZ_CHECK(ping && g_strcmp0(xmpp_stanza_get_ns(ping), "urn:xmpp:ping") == 0,
                        "a get from the domain that is not a ping");
@@ -197,9 +215,22 @@ static void check_stanza(run_t *run, xmpp_stanza_t *stanza)
             g_free(run->last_ping_id);
             run->last_ping_to = g_strdup(to);
             run->last_ping_id = g_strdup(id);
-        } else if (strcmp(type, "get") == 0 || strcmp(type, "set") == 0) {
+        } else if (request && token == NULL) {
+            /* The service asks a user, with an id of client-proxy's own. */
+            FUZZ_CHECK(run->in_handle, "a request of the service sent outside router_handle()");
+            FUZZ_CHECK(!to_service, "the service's request sent to the service");
+            FUZZ_CHECK(id && g_str_has_prefix(id, "cp-out-"), "the service's request as id %s",
+                       id ? id : "(none)");
+            FUZZ_CHECK(!g_hash_table_contains(run->wire_ids, id), "id %s used twice", id);
+            g_hash_table_add(run->wire_ids, g_strdup(id));
+            g_free(run->last_outbound_to);
+            g_free(run->last_outbound_id);
+            run->last_outbound_to = g_strdup(to);
+            run->last_outbound_id = g_strdup(id);
+        } else if (request) {
             FUZZ_CHECK(run->in_handle, "a request forwarded outside router_handle()");
-            FUZZ_CHECK(token != NULL, "a request forwarded from the bare domain");
+            FUZZ_CHECK(fake_world_token_is_live(token), "a request forwarded from %s, not pinned",
+                       from);
             FUZZ_CHECK(id != NULL, "a request forwarded without an id");
             FUZZ_CHECK(fake_world.chosen != NULL, "a request forwarded without select()");
             char *expected = g_strdup_printf("%s/%s", TARGET, fake_world.chosen);
@@ -214,9 +245,8 @@ static void check_stanza(run_t *run, xmpp_stanza_t *stanza)
             run->last.resource = g_strdup(fake_world.chosen);
             fake_world_forget_choice();
         } else {
-            FUZZ_CHECK(strcmp(type, "result") == 0 || strcmp(type, "error") == 0,
-                       "an IQ of type %s sent", type);
-            FUZZ_CHECK(token == NULL, "an answer sent from a token");
+            FUZZ_CHECK(strcmp(type, "result") == 0 || error, "an IQ of type %s sent", type);
+            FUZZ_CHECK(token == NULL || to_service, "an answer to a user sent from a token");
             pay(run, "iq", to, id);
         }
     } else {
@@ -232,6 +262,7 @@ static void run_start(run_t *run)
     fake_world_reset(NULL); /* a broken promise aborts: libFuzzer reports a crash */
     run->ctx = xmpp_ctx_new(NULL, NULL);
     run->owed = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    run->wire_ids = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     run->dispatch = plugin_new_builtin(configs[0], &fake_dispatch_descriptor, NULL);
     run->jat = plugin_new_builtin(configs[0], &fake_jat_descriptor, NULL);
     FUZZ_CHECK(run->dispatch && run->jat, "cannot instantiate the fakes");
@@ -270,7 +301,11 @@ static void handle_parsed(const wire_stanza_t *stanza, void *userdata)
             owe(run, "iq", from, id);
         else if (strcmp(name, "iq") == 0 && to && is_user_at_domain(to) && request && id)
             owe(run, "iq", from, id);
-        else if (strcmp(name, "message") == 0 && !(type && strcmp(type, "error") == 0))
+        else if (strcmp(name, "message") == 0 && to && is_user_at_domain(to) &&
+                 !(type && strcmp(type, "error") == 0))
+            owe(run, "message", from, id);
+        else if (strcmp(name, "message") == 0 && to && bare_is(to, DOMAIN) &&
+                 !(type && strcmp(type, "error") == 0))
             owe(run, "message", from, id);
     }
 
@@ -310,6 +345,20 @@ static void answer(run_t *run, const char *args)
     g_free(xml);
 }
 
+/* !useranswer [TYPE]: the user the service asked last answers it. */
+static void user_answer(run_t *run, const char *args)
+{
+    if (!run->last_outbound_to)
+        return;
+    g_autofree char *type = g_strstrip(g_strdup(args));
+    char *xml = g_markup_printf_escaped("<iq type='%s' from='%s' to='%s' id='%s'>"
+                                        "<answer xmlns='urn:example:fuzz'/></iq>",
+                                        *type ? type : "result", run->last_outbound_to, DOMAIN,
+                                        run->last_outbound_id);
+    handle_stanza(run, xml);
+    g_free(xml);
+}
+
 /* !pong [TYPE]: the benched resource answers the latest ping. */
 static void pong(run_t *run, const char *args)
 {
@@ -332,6 +381,8 @@ static void command(run_t *run, const char *line)
         router_expire(run->router, g_get_monotonic_time());
     } else if (g_str_has_prefix(line, "!answer")) {
         answer(run, line + strlen("!answer"));
+    } else if (g_str_has_prefix(line, "!useranswer")) {
+        user_answer(run, line + strlen("!useranswer"));
     } else if (g_str_has_prefix(line, "!pong")) {
         pong(run, line + strlen("!pong"));
     } else if (strcmp(line, "!decline") == 0) {
@@ -372,10 +423,14 @@ static void run_finish(run_t *run)
     router_shutdown(run->router);
     FUZZ_CHECK(router_pending_count(run->router) == 0, "requests outlive router_shutdown()");
     FUZZ_CHECK(router_resource_count(run->router) == 0, "resources outlive router_shutdown()");
+    /* Every IQ request got its answer.  A message is forwarded or answered
+     * with an error: only an error counts here, once at most (see pay()). */
     GHashTableIter iter;
     gpointer key;
     g_hash_table_iter_init(&iter, run->owed);
-    if (g_hash_table_iter_next(&iter, &key, NULL)) {
+    while (g_hash_table_iter_next(&iter, &key, NULL)) {
+        if (!g_str_has_prefix(key, "iq\x1f"))
+            continue;
         char *printable = g_strdup(key);
         g_strdelimit(printable, "\x1f\x1e", ' ');
         FUZZ_CHECK(false, "never answered: %s", printable);
@@ -387,6 +442,9 @@ static void run_finish(run_t *run)
     forwarded_clear(&run->last);
     g_free(run->last_ping_to);
     g_free(run->last_ping_id);
+    g_free(run->last_outbound_to);
+    g_free(run->last_outbound_id);
+    g_hash_table_destroy(run->wire_ids);
     g_hash_table_destroy(run->owed);
     xmpp_ctx_free(run->ctx);
     fake_world_forget_choice();

@@ -907,12 +907,208 @@ static void router__sends_on_the_next_stream_what_a_dying_stream_never_wrote(voi
 }
 
 
+/* ---- Issue 11: both directions ------------------------------------------ */
+
+/* Alice asks once, so that her address is t1 and worker-1 knows it. */
+static void alice_has_address_t1(fixture_t *f)
+{
+    online(f, "worker-1");
+    request(f, "q1");
+    receive(f, "<iq type='result' id='q1' from='" TARGET "/worker-1' to='" DOMAIN "/t1'/>");
+    clear_sent(f);
+}
+
+static void router__sends_the_services_message_to_the_user_from_the_bare_domain(void **state)
+{
+    fixture_t *f = *state;
+    alice_has_address_t1(f);
+    receive(f, "<message type='chat' id='w1' from='" TARGET "/worker-1' to='" DOMAIN "/t1'>"
+               "<body>hello</body><x xmlns='urn:x'/></message>");
+    xmpp_stanza_t *sent = only_sent(f);
+    assert_attr(sent, "from", DOMAIN);
+    assert_attr(sent, "to", ALICE);
+    assert_attr(sent, "id", "w1");
+    assert_non_null(strstr(f->sent_text->pdata[0], "<body>hello</body><x xmlns='urn:x'/>"));
+}
+
+static void router__routes_a_bounce_back_to_the_resource_that_sent_the_message(void **state)
+{
+    fixture_t *f = *state;
+    alice_has_address_t1(f);
+    online(f, "worker-2");
+    receive(f, "<message id='w1' from='" TARGET "/worker-2' to='" DOMAIN "/t1'>"
+               "<body>hello</body></message>");
+    clear_sent(f);
+    receive(f, "<message type='error' id='w1' from='" ALICE "' to='" DOMAIN "'>"
+               "<error type='cancel'><service-unavailable "
+               "xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>");
+    xmpp_stanza_t *bounce = only_sent(f);
+    assert_attr(bounce, "type", "error");
+    assert_attr(bounce, "from", DOMAIN "/t1");
+    assert_attr(bounce, "to", TARGET "/worker-2");
+    /* Once only. */
+    clear_sent(f);
+    receive(f, "<message type='error' id='w1' from='" ALICE "' to='" DOMAIN "'/>");
+    assert_int_equal(f->sent->len, 0);
+}
+
+static void router__drops_the_bounce_of_a_users_message(void **state)
+{
+    fixture_t *f = *state;
+    alice_has_address_t1(f);
+    receive(f, "<message type='error' id='m1' from='" TARGET "/worker-1' to='" DOMAIN "/t1'/>");
+    assert_int_equal(f->sent->len, 0);
+}
+
+/* No open relay: a stranger writing to Alice's address reaches the
+ * service, as the stranger. */
+static void router__treats_a_strangers_stanza_to_an_address_as_the_strangers_own(void **state)
+{
+    fixture_t *f = *state;
+    alice_has_address_t1(f);
+    receive(f, "<message id='s1' from='mallory@example.org/x' to='" DOMAIN "/t1'>"
+               "<body>hi</body></message>");
+    xmpp_stanza_t *sent = only_sent(f);
+    assert_attr(sent, "to", TARGET "/worker-1");
+    assert_attr(sent, "from", DOMAIN "/t2");
+    clear_sent(f);
+    receive(f, "<iq type='get' id='s2' from='mallory@example.org/x' to='" DOMAIN "/t1'>"
+               "<ping xmlns='urn:xmpp:ping'/></iq>");
+    assert_attr(only_sent(f), "to", TARGET "/worker-1");
+    assert_attr(only_sent(f), "from", DOMAIN "/t3"); /* each use its own token here */
+}
+
+/* Only resources that [proxy] resources allows write to addresses. */
+static void router__keeps_resources_the_filter_leaves_out_from_writing_to_users(void **state)
+{
+    fixture_t *f = *state;
+    alice_has_address_t1(f);
+    receive(f, "<message id='v1' from='" TARGET "/videobridge' to='" DOMAIN "/t1'>"
+               "<body>x</body></message>");
+    assert_int_equal(f->sent->len, 0);
+    receive(f, "<iq type='set' id='v2' from='" TARGET "/videobridge' to='" DOMAIN "/t1'>"
+               "<x xmlns='urn:x'/></iq>");
+    assert_error(only_sent(f), "iq", TARGET "/videobridge", "v2", "cancel",
+                 "feature-not-implemented");
+}
+
+static void router__sends_the_services_request_to_the_user_and_its_answer_back(void **state)
+{
+    fixture_t *f = *state;
+    alice_has_address_t1(f);
+    receive(f, "<iq type='get' id='x1' from='" TARGET "/worker-1' to='" DOMAIN "/t1'>"
+               "<query xmlns='jabber:iq:version'/></iq>");
+    xmpp_stanza_t *sent = only_sent(f);
+    assert_attr(sent, "from", DOMAIN);
+    assert_attr(sent, "to", ALICE);
+    g_autofree char *wire_id = g_strdup(xmpp_stanza_get_id(sent));
+    assert_string_not_equal(wire_id, "x1");
+    assert_int_equal(router_pending_count(f->router), 1);
+
+    clear_sent(f);
+    receive(f, "<iq type='result' id='%s' from='mallory@example.org/x' to='" DOMAIN "'/>",
+            wire_id);
+    assert_int_equal(f->sent->len, 0); /* not from the user asked */
+    receive(f, "<iq type='result' id='%s' from='" ALICE "' to='" DOMAIN "'>"
+               "<query xmlns='jabber:iq:version'><name>x</name></query></iq>",
+            wire_id);
+    xmpp_stanza_t *back = only_sent(f);
+    assert_attr(back, "id", "x1");
+    assert_attr(back, "from", DOMAIN "/t1");
+    assert_attr(back, "to", TARGET "/worker-1");
+    assert_attr(back, "type", "result");
+    assert_int_equal(router_pending_count(f->router), 0);
+}
+
+static void router__answers_the_service_once_when_its_request_gets_no_answer(void **state)
+{
+    fixture_t *f = *state;
+    alice_has_address_t1(f);
+    receive(f, "<iq type='get' id='x1' from='" TARGET "/worker-1' to='" DOMAIN "/t1'>"
+               "<ping xmlns='urn:xmpp:ping'/></iq>");
+    receive(f, "<iq type='get' id='x2' from='" TARGET "/worker-1' to='" DOMAIN "/t1'>"
+               "<ping xmlns='urn:xmpp:ping'/></iq>");
+    clear_sent(f);
+    router_expire(f->router, g_get_monotonic_time() + 31 * G_USEC_PER_SEC);
+    assert_int_equal(f->sent->len, 2);
+    assert_error_from(f->sent->pdata[0], DOMAIN "/t1", "iq", TARGET "/worker-1", "x1", "wait",
+                      "remote-server-timeout");
+    /* The other, when the stream drops, once it is back. */
+    receive(f, "<iq type='get' id='x3' from='" TARGET "/worker-1' to='" DOMAIN "/t1'>"
+               "<ping xmlns='urn:xmpp:ping'/></iq>");
+    clear_sent(f);
+    router_disconnected(f->router, NULL, 0);
+    router_connected(f->router);
+    assert_error_from(f->sent->pdata[0], DOMAIN "/t1", "iq", TARGET "/worker-1", "x3",
+                      "cancel", "service-unavailable");
+    assert_int_equal(router_pending_count(f->router), 0);
+}
+
+static void router__answers_item_not_found_for_an_address_nobody_has(void **state)
+{
+    fixture_t *f = *state;
+    online(f, "worker-1");
+    clear_sent(f);
+    receive(f, "<iq type='get' id='x1' from='" TARGET "/worker-1' to='" DOMAIN "/t99'>"
+               "<ping xmlns='urn:xmpp:ping'/></iq>");
+    assert_error_from(only_sent(f), DOMAIN "/t99", "iq", TARGET "/worker-1", "x1", "cancel",
+                      "item-not-found");
+    clear_sent(f);
+    receive(f, "<message id='m1' from='" TARGET "/worker-1' to='" DOMAIN "/t99'><body>x</body>"
+               "</message>");
+    assert_error_from(only_sent(f), DOMAIN "/t99", "message", TARGET "/worker-1", "m1",
+                      "cancel", "item-not-found");
+}
+
+static void router__tells_subscribed_users_when_the_service_comes_and_goes(void **state)
+{
+    fixture_t *f = *state;
+    clear_sent(f);
+    receive(f, "<presence type='subscribe' from='alice@example.org' to='" DOMAIN "'/>");
+    assert_int_equal(f->sent->len, 2);
+    assert_attr(f->sent->pdata[0], "type", "subscribed");
+    assert_attr(f->sent->pdata[0], "to", "alice@example.org");
+    assert_attr(f->sent->pdata[1], "type", "unavailable"); /* no resource yet */
+    receive(f, "<presence type='probe' from='bob@example.org/pc' to='" DOMAIN "'/>");
+    clear_sent(f);
+    online(f, "worker-1");
+    assert_int_equal(f->sent->len, 2);
+    assert_attr(f->sent->pdata[0], "type", NULL);
+    assert_attr(f->sent->pdata[0], "from", DOMAIN);
+    clear_sent(f);
+    online(f, "worker-2"); /* still available: nothing to tell */
+    assert_int_equal(f->sent->len, 0);
+    receive(f, "<presence type='unsubscribe' from='bob@example.org/pc' to='" DOMAIN "'/>");
+    assert_attr(only_sent(f), "type", "unsubscribed");
+    clear_sent(f);
+    receive(f, "<presence type='unavailable' from='" TARGET "/worker-1' to='" DOMAIN "'/>");
+    assert_int_equal(f->sent->len, 0);
+    receive(f, "<presence type='unavailable' from='" TARGET "/worker-2' to='" DOMAIN "'/>");
+    assert_attr(only_sent(f), "type", "unavailable");
+    assert_attr(only_sent(f), "to", "alice@example.org");
+    /* Other presence is not relayed to the resources. */
+    clear_sent(f);
+    receive(f, "<presence from='alice@example.org/phone' to='" DOMAIN "'/>");
+    assert_int_equal(f->sent->len, 0);
+}
+
 int main(void)
 {
 
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(router_connected__probes_then_subscribes_then_announces),
+        T(router__sends_the_services_message_to_the_user_from_the_bare_domain),
+        T(router__routes_a_bounce_back_to_the_resource_that_sent_the_message),
+        T(router__drops_the_bounce_of_a_users_message),
+        T(router__treats_a_strangers_stanza_to_an_address_as_the_strangers_own),
+        cmocka_unit_test_setup_teardown(
+            router__keeps_resources_the_filter_leaves_out_from_writing_to_users, setup_with_filter,
+            teardown),
+        T(router__sends_the_services_request_to_the_user_and_its_answer_back),
+        T(router__answers_the_service_once_when_its_request_gets_no_answer),
+        T(router__answers_item_not_found_for_an_address_nobody_has),
+        T(router__tells_subscribed_users_when_the_service_comes_and_goes),
         T(router__answers_service_unavailable_for_a_user_at_the_domain),
         T(router__answers_on_the_next_stream_what_came_while_this_one_closed),
         T(router__answers_service_unavailable_to_requests_while_stopping),
