@@ -24,7 +24,7 @@
  *       ejabberd's VM was told to start no epmd
  *
  * The target service@localhost runs WORKERS resources inside this process
- * (harness.h), answering at once.  Skips (exit 77 for meson) when ejabberd
+ * (clients.h), answering at once.  Skips (exit 77 for meson) when ejabberd
  * is not installed or cannot be run from here (hx_ejabberd_missing()).
  */
 #include <setjmp.h>
