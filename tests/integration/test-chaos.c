@@ -83,6 +83,8 @@ typedef struct {
 } proc_t;
 
 typedef struct {
+    hx_t *hx; /* the test's run, with its Prosody */
+    hx_proxy_t *proxy;
     GRand *rand;
     guint32 seed;
     user_t users[USERS];
@@ -102,12 +104,12 @@ typedef struct {
 static void proc_start(chaos_t *t, int i)
 {
     const char *bin = g_getenv("IMPLEMENTING_CLIENT_BIN");
-    g_autofree char *port = g_strdup_printf("%d", hx_c2s_port());
+    g_autofree char *port = g_strdup_printf("%d", hx_c2s_port(t->hx));
     g_autofree char *resource = g_strdup_printf("proc-%d", i + 1);
-    g_autofree char *out = g_strdup_printf("%s/%s.out", hx_dir(), resource);
+    g_autofree char *out = g_strdup_printf("%s/%s.out", hx_dir(t->hx), resource);
     char *argv[] = {(char *)bin, "--jid", HX_TARGET, "--password", HX_PASSWORD,
                     "--server", "127.0.0.1", "--port", port, "--resource", resource, NULL};
-    pid_t pid = hx_spawn(argv, out);
+    pid_t pid = hx_spawn(t->hx, argv, out);
     if (pid <= 0)
         fail_msg("cannot start %s", bin);
     t->procs[i].pid = pid;
@@ -119,7 +121,7 @@ static void proc_kill(chaos_t *t, int i)
 {
     pid_t pid = t->procs[i].pid;
     kill(pid, SIGKILL);
-    int status = hx_spawn_stop(pid, 2000); /* reaps it, frees its slot */
+    int status = hx_spawn_stop(t->hx, pid, 2000); /* reaps it */
     if (!(status >= 0 && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL))
         fail_msg("proc-%d (pid %d) had already ended: wait status 0x%x", i + 1, (int)pid,
                  (unsigned)status);
@@ -259,7 +261,7 @@ static void load_run(chaos_t *t, int ms)
                 send_one(t, u);
         }
         chaos_step(t);
-        hx_pump(5);
+        hx_pump(t->hx, 5);
     }
 }
 
@@ -275,9 +277,9 @@ static void load_drain(chaos_t *t, const char *when)
             collect(t, u);
         if (in_flight(t) == 0 || hx_now_ms() >= end)
             break;
-        hx_pump(5);
+        hx_pump(t->hx, 5);
     }
-    hx_pump(300); /* room for a duplicate to show */
+    hx_pump(t->hx, 300); /* room for a duplicate to show */
     for (int u = 0; u < USERS; u++)
         collect(t, u);
     if (in_flight(t) > 0) {
@@ -290,7 +292,7 @@ static void load_drain(chaos_t *t, const char *when)
             while (g_hash_table_iter_next(&it, &key, NULL))
                 fprintf(stderr, " %s:%s", user_names[u], (char *)key);
         }
-        char *log = hx_proxy_log();
+        char *log = hx_proxy_log(t->proxy);
         fprintf(stderr, "\n---- client-proxy stderr ----\n%s\n", log);
         g_free(log);
         fail_msg("%s: %u requests lost (no reply within %d ms)", when, in_flight(t), DRAIN_MS);
@@ -315,9 +317,9 @@ static long rss_kib(pid_t pid)
 
 /* AddressSanitizer keeps freed memory in quarantine (256 MiB by default) and
  * valgrind's RSS is its own: neither says anything about client-proxy's. */
-static const char *rss_meaningless(pid_t pid)
+static const char *rss_meaningless(chaos_t *t, pid_t pid)
 {
-    if (hx_proxy_wrapper())
+    if (hx_proxy_wrapper(t->hx))
         return "client-proxy runs under CLIENT_PROXY_WRAPPER";
     g_autofree char *path = g_strdup_printf("/proc/%d/maps", (int)pid);
     g_autofree char *maps = NULL;
@@ -328,7 +330,7 @@ static const char *rss_meaningless(pid_t pid)
 }
 
 /* Pumps until the log after MARK says each of the resources is online. */
-static void wait_resources(size_t mark, int timeout_ms)
+static void wait_resources(chaos_t *t, size_t mark, int timeout_ms)
 {
     gint64 end = hx_now_ms() + timeout_ms;
     for (int i = 0; i <= PROCS; i++) {
@@ -336,9 +338,10 @@ static void wait_resources(size_t mark, int timeout_ms)
             i < PROCS ? g_strdup_printf("resource " HX_TARGET "/proc-%d is online", i + 1)
                       : g_strdup("resource " HX_TARGET "/hold is online");
         gint64 left = end - hx_now_ms();
-        g_autofree char *line = hx_proxy_wait_log(mark, needle, left > 0 ? (int)left : 0);
+        g_autofree char *line =
+            hx_proxy_wait_log(t->proxy, mark, needle, left > 0 ? (int)left : 0);
         if (!line) {
-            char *log = hx_proxy_log();
+            char *log = hx_proxy_log(t->proxy);
             fprintf(stderr, "---- client-proxy stderr ----\n%s\n", log);
             g_free(log);
             fail_msg("no \"%s\" within %d ms", needle + strlen("resource "), timeout_ms);
@@ -355,8 +358,9 @@ static void start_proxy(chaos_t *t)
                                              UNHEALTHY_AFTER, t->key_file, t->seed);
     hx_proxy_opts_t o = {.dispatch = "random", .encoding = "hmac",
                          .request_timeout = REQUEST_TIMEOUT_S, .extra = extra};
-    assert_true(hx_proxy_start(&o) > 0);
-    wait_resources(0, READY_MS);
+    t->proxy = hx_proxy_start(t->hx, &o);
+    assert_non_null(t->proxy);
+    wait_resources(t, 0, READY_MS);
 }
 
 /* ---- the test --------------------------------------------------------------- */
@@ -391,19 +395,19 @@ static void print_counts(chaos_t *t)
                   hx_requests_seen(t->hold));
 }
 
-static void chaos(void **state)
+static void chaos__answers_every_request_exactly_once(void **state)
 {
     chaos_t *t = *state;
     gint64 t0 = hx_now_ms();
     start_proxy(t);
-    pid_t pid = hx_proxy_pid();
+    pid_t pid = hx_proxy_pid(t->proxy);
 
     /* Warm-up: everything has happened at least once (kills, timeouts,
      * benching) before the first reading. */
     load_run(t, WARMUP_MS);
     load_drain(t, "warm-up");
-    g_autofree char *benched = hx_proxy_wait_log(
-        0, "resource " HX_TARGET "/hold timed out", 1000);
+    g_autofree char *benched =
+        hx_proxy_wait_log(t->proxy, 0, "resource " HX_TARGET "/hold timed out", 1000);
     if (!benched)
         fail_msg("the silent resource was never benched");
     print_message("logged: %s\n", benched);
@@ -419,9 +423,9 @@ static void chaos(void **state)
     assert_int_equal(hold_requests(t), hold_before);
 
     /* The restart.  Nothing is in flight; the users' streams drop. */
-    size_t mark = hx_proxy_log_mark();
+    size_t mark = hx_proxy_log_mark(t->proxy);
     gint64 restart_at = hx_now_ms();
-    assert_true(hx_prosody_restart());
+    assert_true(hx_prosody_restart(hx_prosody(t->hx)));
     for (int u = 0; u < USERS; u++) {
         if (!hx_client_reconnect(t->users[u].c))
             fail_msg("%s could not log in again", user_names[u]);
@@ -429,12 +433,12 @@ static void chaos(void **state)
     if (!hx_client_reconnect(t->hold))
         fail_msg("the hold worker could not log in again");
     procs_all_up(t);
-    wait_resources(mark, READY_MS);
-    g_autofree char *connected = hx_proxy_wait_log(mark, "connected to", 0);
+    wait_resources(t, mark, READY_MS);
+    g_autofree char *connected = hx_proxy_wait_log(t->proxy, mark, "connected to", 0);
     assert_non_null(connected);
     print_message("back %lld ms after the restart began\n",
                   (long long)(hx_now_ms() - restart_at));
-    assert_int_equal(hx_proxy_pid(), pid);
+    assert_int_equal(hx_proxy_pid(t->proxy), pid);
 
     load_run(t, PHASE2_MS);
     load_drain(t, "at the end");
@@ -468,7 +472,7 @@ static void chaos(void **state)
 
     print_message("client-proxy VmRSS: %ld KiB after the warm-up, %ld KiB at the end (%+ld)\n",
                   rss_warm, rss_end, rss_end - rss_warm);
-    const char *why = rss_meaningless(pid);
+    const char *why = rss_meaningless(t, pid);
     if (why)
         print_message("VmRSS bound not checked: %s\n", why);
     else if (rss_end - rss_warm > RSS_SLACK_KIB)
@@ -478,6 +482,67 @@ static void chaos(void **state)
 }
 
 /* ---- fixture ------------------------------------------------------------------ */
+
+/* Stops what is left (processes, clients, client-proxy, Prosody), removes
+ * the run's directory, frees T. */
+static void chaos_free(chaos_t *t)
+{
+    for (int i = 0; i < PROCS; i++) {
+        if (t->procs[i].pid)
+            hx_spawn_stop(t->hx, t->procs[i].pid, 3000);
+    }
+    for (int u = 0; u < USERS; u++) {
+        hx_client_free(t->users[u].c);
+        if (t->users[u].in_flight)
+            g_hash_table_destroy(t->users[u].in_flight);
+    }
+    hx_client_free(t->hold);
+    hx_proxy_free(t->proxy);
+    for (guint i = 0; i < t->all->len; i++) {
+        req_t *r = t->all->pdata[i];
+        g_free(r->id);
+        g_free(r);
+    }
+    g_ptr_array_free(t->all, TRUE);
+    g_hash_table_destroy(t->by_id);
+    g_hash_table_destroy(t->errors);
+    g_rand_free(t->rand);
+    g_free(t->key_file);
+    hx_free(t->hx);
+    g_free(t);
+}
+
+/* A run of its own with its Prosody (five users), the silent worker, and
+ * the implementing-client processes; the test starts client-proxy. */
+static bool chaos_start(chaos_t *t)
+{
+    const char *bin = g_getenv("IMPLEMENTING_CLIENT_BIN");
+    if (!bin || !g_file_test(bin, G_FILE_TEST_IS_EXECUTABLE)) {
+        fprintf(stderr, "IMPLEMENTING_CLIENT_BIN (%s) is not an executable\n",
+                bin ? bin : "unset");
+        return false;
+    }
+    t->hx = hx_new();
+    hx_prosody_t *prosody = hx_prosody_new(t->hx);
+    for (int u = 0; u < USERS; u++)
+        hx_prosody_add_account(prosody, user_names[u]);
+    if (!hx_prosody_start(prosody))
+        return false;
+    t->key_file = hx_write_file(t->hx, "hmac.key", KEY, 0600);
+    for (int u = 0; u < USERS; u++) {
+        t->users[u].c = hx_client_connect(t->hx, user_names[u], "load", false);
+        t->users[u].in_flight = g_hash_table_new(g_str_hash, g_str_equal);
+        if (!t->users[u].c)
+            return false;
+    }
+    t->hold = hx_client_connect(t->hx, "service", "hold", true);
+    if (!t->hold)
+        return false;
+    hx_client_set_mode(t->hold, HX_HOLD);
+    for (int i = 0; i < PROCS; i++)
+        proc_start(t, i);
+    return true;
+}
 
 static int setup(void **state)
 {
@@ -491,40 +556,23 @@ static int setup(void **state)
     t->all = g_ptr_array_new();
     t->by_id = g_hash_table_new(g_str_hash, g_str_equal);
     t->errors = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-
-    const char *bin = g_getenv("IMPLEMENTING_CLIENT_BIN");
-    if (!bin || !g_file_test(bin, G_FILE_TEST_IS_EXECUTABLE)) {
-        fprintf(stderr, "IMPLEMENTING_CLIENT_BIN (%s) is not an executable\n",
-                bin ? bin : "unset");
-        return -1;
-    }
-    hx_init();
-    for (int u = 0; u < USERS; u++)
-        hx_prosody_add_account(user_names[u]);
-    if (!hx_prosody_start())
-        return -1;
-    t->key_file = hx_write_file("hmac.key", KEY, 0600);
-    for (int u = 0; u < USERS; u++) {
-        t->users[u].c = hx_client_connect(user_names[u], "load", false);
-        t->users[u].in_flight = g_hash_table_new(g_str_hash, g_str_equal);
-        if (!t->users[u].c)
-            return -1;
-    }
-    t->hold = hx_client_connect("service", "hold", true);
-    if (!t->hold)
-        return -1;
-    hx_client_set_mode(t->hold, HX_HOLD);
-    for (int i = 0; i < PROCS; i++)
-        proc_start(t, i);
-    return 0;
+    if (chaos_start(t))
+        return 0;
+    chaos_free(t); /* cmocka runs no teardown after a failed setup */
+    *state = NULL;
+    return -1;
 }
 
+/* client-proxy must still run, exit 0 on SIGTERM, and have no sanitizer or
+ * valgrind report in its log. */
 static int teardown(void **state)
 {
     chaos_t *t = *state;
-    bool was_running = hx_proxy_running();
-    int status = was_running ? hx_proxy_stop() : hx_proxy_wait_exit(0);
-    g_autofree char *log = hx_proxy_log();
+    bool was_running = t->proxy && hx_proxy_running(t->proxy);
+    int status = !t->proxy     ? -1
+                 : was_running ? hx_proxy_stop(t->proxy)
+                               : hx_proxy_wait_exit(t->proxy, 0);
+    g_autofree char *log = t->proxy ? hx_proxy_log(t->proxy) : g_strdup("");
     g_autofree char *report = hx_memcheck_report(log);
     bool clean = was_running && WIFEXITED(status) && WEXITSTATUS(status) == 0 && !report;
     if (!clean)
@@ -533,35 +581,15 @@ static int teardown(void **state)
                 report ? "; " : "", report ? report : "", log);
     else
         print_message("client-proxy exited 0 on SIGTERM, no memory report\n");
-    for (int i = 0; i < PROCS; i++) {
-        if (t->procs[i].pid)
-            hx_spawn_stop(t->procs[i].pid, 3000);
-    }
-    for (int u = 0; u < USERS; u++) {
-        hx_client_free(t->users[u].c);
-        if (t->users[u].in_flight)
-            g_hash_table_destroy(t->users[u].in_flight);
-    }
-    hx_client_free(t->hold);
-    for (guint i = 0; i < t->all->len; i++) {
-        req_t *r = t->all->pdata[i];
-        g_free(r->id);
-        g_free(r);
-    }
-    g_ptr_array_free(t->all, TRUE);
-    g_hash_table_destroy(t->by_id);
-    g_hash_table_destroy(t->errors);
-    g_rand_free(t->rand);
-    g_free(t->key_file);
-    g_free(t);
-    hx_cleanup();
+    chaos_free(t);
     return clean ? 0 : -1;
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(chaos, setup, teardown),
+        cmocka_unit_test_setup_teardown(chaos__answers_every_request_exactly_once, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests_name("chaos", tests, NULL, NULL);
 }

@@ -25,6 +25,7 @@
 /* ---- an in-process component, only to check the server side ------------- */
 
 typedef struct {
+    hx_t *hx;
     xmpp_conn_t *conn;
     int state; /* 0 connecting, 1 connected, 2 disconnected */
     char *stream_error;
@@ -82,10 +83,14 @@ static bool component_settled(void *arg)
     return ((component_t *)arg)->state != 0;
 }
 
-static component_t *component_connect(const char *secret)
+/* Connects a component with SECRET; it is stored in *OUT at once, so that
+ * the teardown frees it when an assertion here fails. */
+static component_t *component_connect(hx_t *hx, const char *secret, component_t **out)
 {
     component_t *c = g_new0(component_t, 1);
-    c->conn = xmpp_conn_new(hx_ctx());
+    *out = c;
+    c->hx = hx;
+    c->conn = xmpp_conn_new(hx_ctx(hx));
     xmpp_conn_set_jid(c->conn, HX_DOMAIN);
     /* libstrophe 0.12.2 leaves a component connection without its
      * stream-management state and crashes on the first send or disconnect
@@ -97,10 +102,10 @@ static component_t *component_connect(const char *secret)
     xmpp_conn_set_pass(c->conn, secret);
     xmpp_handler_add(c->conn, component_stanza, NULL, NULL, NULL, c);
     rc = xmpp_connect_component(c->conn, "127.0.0.1",
-                                (unsigned short)hx_component_port(),
+                                (unsigned short)hx_prosody_component_port(hx_prosody(hx)),
                                 component_cb, c);
     assert_int_equal(rc, XMPP_EOK);
-    hx_pump_until(component_settled, c, 5000);
+    hx_pump_until(hx, component_settled, c, 5000);
     return c;
 }
 
@@ -111,22 +116,52 @@ static bool component_gone(void *arg)
 
 static void component_free(component_t *c)
 {
+    if (!c)
+        return;
     if (c->state == 1) {
         xmpp_disconnect(c->conn);
-        hx_pump_until(component_gone, c, 3000);
+        hx_pump_until(c->hx, component_gone, c, 3000);
     }
     xmpp_conn_release(c->conn);
     g_free(c->stream_error);
     g_free(c);
 }
 
+/* ---- fixture --------------------------------------------------------------
+ * What a test connects, freed by the teardown even when the test fails. */
+
+typedef struct {
+    hx_t *hx; /* the group's run, with its Prosody (borrowed) */
+    hx_client_t *worker, *alice;
+    component_t *component;
+} fixture_t;
+
+static int setup(void **state)
+{
+    fixture_t *f = g_new0(fixture_t, 1);
+    f->hx = *state;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture_t *f = *state;
+    hx_client_free(f->alice);
+    hx_client_free(f->worker);
+    component_free(f->component);
+    *state = f->hx;
+    g_free(f);
+    return 0;
+}
+
 /* ---- tests ---------------------------------------------------------------- */
 
-static void accounts_log_in_and_talk(void **state)
+static void harness__logs_accounts_in_and_lets_them_talk(void **state)
 {
-    (void)state;
-    hx_client_t *w = hx_client_connect("service", "worker-1", true);
-    hx_client_t *alice = hx_client_connect("alice", "desk", false);
+    fixture_t *f = *state;
+    hx_client_t *w = f->worker = hx_client_connect(f->hx, "service", "worker-1", true);
+    hx_client_t *alice = f->alice = hx_client_connect(f->hx, "alice", "desk", false);
     assert_non_null(w);
     assert_non_null(alice);
     assert_string_equal(hx_client_jid(alice), "alice@localhost/desk");
@@ -162,59 +197,53 @@ static void accounts_log_in_and_talk(void **state)
     assert_null(hx_wait_reply(alice, id, 200));
     hx_answer(w, req, NULL);
     assert_non_null(hx_wait_reply(alice, id, 3000));
-
-    hx_client_free(alice);
-    hx_client_free(w);
 }
 
-static void component_right_secret_connects(void **state)
+static void harness__connects_a_component_with_the_right_secret(void **state)
 {
-    (void)state;
-    component_t *c = component_connect(HX_SECRET);
+    fixture_t *f = *state;
+    component_t *c = component_connect(f->hx, HX_SECRET, &f->component);
     assert_int_equal(c->state, 1);
 
-    hx_client_t *alice = hx_client_connect("alice", "desk", false);
+    hx_client_t *alice = f->alice = hx_client_connect(f->hx, "alice", "desk", false);
     assert_non_null(alice);
     hx_send_xml(alice, "<message to='proxy.localhost'><body>hi</body></message>");
     for (int i = 0; i < 100 && c->messages == 0; i++)
-        hx_pump(10);
+        hx_pump(f->hx, 10);
     assert_int_equal(c->messages, 1);
-    hx_client_free(alice);
-    component_free(c);
 }
 
-static void component_wrong_secret_refused(void **state)
+static void harness__refuses_a_component_with_a_wrong_secret(void **state)
 {
-    (void)state;
-    component_t *c = component_connect("wrong");
-    hx_pump_until(component_gone, c, 3000);
+    fixture_t *f = *state;
+    component_t *c = component_connect(f->hx, "wrong", &f->component);
+    hx_pump_until(f->hx, component_gone, c, 3000);
     assert_int_equal(c->state, 2);
     assert_non_null(c->stream_error);
     assert_string_equal(c->stream_error, "not-authorized");
-    component_free(c);
 }
 
-static void prosody_restarts_on_same_ports(void **state)
+static void harness__restarts_prosody_on_the_same_ports(void **state)
 {
-    (void)state;
-    int c2s = hx_c2s_port();
-    hx_client_t *alice = hx_client_connect("alice", "desk", false);
+    fixture_t *f = *state;
+    hx_prosody_t *prosody = hx_prosody(f->hx);
+    int c2s = hx_prosody_c2s_port(prosody);
+    hx_client_t *alice = f->alice = hx_client_connect(f->hx, "alice", "desk", false);
     assert_non_null(alice);
-    assert_true(hx_prosody_restart());
-    assert_int_equal(hx_c2s_port(), c2s);
+    assert_true(hx_prosody_restart(prosody));
+    assert_int_equal(hx_prosody_c2s_port(prosody), c2s);
     assert_false(hx_client_connected(alice));
     assert_true(hx_client_reconnect(alice));
-    hx_client_free(alice);
 }
 
 /* ---- cleanup after failure and after SIGTERM -------------------------------
  * The test binary runs itself as a child in a mode that starts Prosody,
  * prints "DIR PID", and then fails an assertion or hangs until killed. */
 
-static void child_fails(void **state)
+static void child__fails_on_purpose(void **state)
 {
-    (void)state;
-    printf("%s %d\n", hx_dir(), (int)hx_prosody_pid());
+    hx_t *hx = *state;
+    printf("%s %d\n", hx_dir(hx), (int)hx_prosody_pid(hx_prosody(hx)));
     fflush(stdout);
     assert_true(false);
 }
@@ -222,16 +251,20 @@ static void child_fails(void **state)
 static int child_main(const char *mode)
 {
     if (strcmp(mode, "--child-fail") == 0) {
-        const struct CMUnitTest t[] = {cmocka_unit_test(child_fails)};
-        return cmocka_run_group_tests_name("child", t, hx_group_start_prosody,
-                                           hx_group_cleanup);
+        const struct CMUnitTest t[] = {cmocka_unit_test(child__fails_on_purpose)};
+        return cmocka_run_group_tests_name("child", t, hx_group_setup_prosody,
+                                           hx_group_teardown);
     }
-    if (!hx_prosody_start())
+    /* --child-hang: the run is never freed; only the emergency cleanup can
+     * stop Prosody and remove the directory. */
+    hx_t *hx = hx_new();
+    hx_prosody_t *prosody = hx_prosody_new(hx);
+    if (!hx_prosody_start(prosody))
         return 3;
-    printf("%s %d\n", hx_dir(), (int)hx_prosody_pid());
+    printf("%s %d\n", hx_dir(hx), (int)hx_prosody_pid(prosody));
     fflush(stdout);
     for (;;)
-        hx_pump(100);
+        hx_pump(hx, 100);
 }
 
 static bool pid_gone(pid_t pid)
@@ -292,19 +325,19 @@ static void run_child_and_check(const char *mode, int sig)
     assert_int_not_equal(stat(dir, &sb), 0);
 }
 
-static void cleanup_after_failed_test(void **state)
+static void harness__cleans_up_after_a_failed_test(void **state)
 {
     (void)state;
     run_child_and_check("--child-fail", 0);
 }
 
-static void cleanup_after_sigterm(void **state)
+static void harness__cleans_up_after_sigterm(void **state)
 {
     (void)state;
     run_child_and_check("--child-hang", SIGTERM);
 }
 
-static void cleanup_after_sigint(void **state)
+static void harness__cleans_up_after_sigint(void **state)
 {
     (void)state;
     run_child_and_check("--child-hang", SIGINT);
@@ -315,14 +348,18 @@ int main(int argc, char **argv)
     if (argc > 1)
         return child_main(argv[1]);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(accounts_log_in_and_talk),
-        cmocka_unit_test(component_right_secret_connects),
-        cmocka_unit_test(component_wrong_secret_refused),
-        cmocka_unit_test(prosody_restarts_on_same_ports),
-        cmocka_unit_test(cleanup_after_failed_test),
-        cmocka_unit_test(cleanup_after_sigterm),
-        cmocka_unit_test(cleanup_after_sigint),
+        cmocka_unit_test_setup_teardown(harness__logs_accounts_in_and_lets_them_talk, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(harness__connects_a_component_with_the_right_secret,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(harness__refuses_a_component_with_a_wrong_secret, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(harness__restarts_prosody_on_the_same_ports, setup,
+                                        teardown),
+        cmocka_unit_test(harness__cleans_up_after_a_failed_test),
+        cmocka_unit_test(harness__cleans_up_after_sigterm),
+        cmocka_unit_test(harness__cleans_up_after_sigint),
     };
-    return cmocka_run_group_tests_name("harness", tests, hx_group_start_prosody,
-                                       hx_group_cleanup);
+    return cmocka_run_group_tests_name("harness", tests, hx_group_setup_prosody,
+                                       hx_group_teardown);
 }

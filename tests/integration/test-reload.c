@@ -29,9 +29,11 @@
 #define KEY_B "b ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100\n"
 
 typedef struct {
+    hx_t *hx; /* the group's run, with its Prosody (borrowed) */
     hx_client_t *w1, *w2, *alice;
     hx_client_t *workers[3];
     char *key_file;
+    hx_proxy_t *proxy; /* the test's client-proxy, or NULL */
 } fixture_t;
 
 /* ---- load --------------------------------------------------------------- */
@@ -57,7 +59,7 @@ static void load_pump(fixture_t *f, load_t *load, int ms, bool refill)
     while (refill && load->in_flight->len < LOAD_IN_FLIGHT)
         load_send(f, load);
     while (hx_now_ms() < end && (refill || load->in_flight->len > 0)) {
-        hx_pump(5);
+        hx_pump(f->hx, 5);
         for (guint i = 0; i < load->in_flight->len;) {
             const char *id = load->in_flight->pdata[i];
             if (hx_count_id(f->alice, id) == 0) {
@@ -100,9 +102,9 @@ static void load_finish(fixture_t *f, load_t *load)
             all = hx_count_id(f->alice, load->in_flight->pdata[i]) > 0;
         if (all)
             break;
-        hx_pump(10);
+        hx_pump(f->hx, 10);
     }
-    hx_pump(300); /* room for a duplicate to show */
+    hx_pump(f->hx, 300); /* room for a duplicate to show */
     for (guint i = 0; i < load->ids->len; i++) {
         const char *id = load->ids->pdata[i];
         int replies = hx_count_id(f->alice, id);
@@ -135,9 +137,12 @@ static void start(fixture_t *f, const char *dispatch, const char *encoding)
     g_autofree char *extra = config_extra(f, NULL);
     hx_proxy_opts_t options = {.dispatch = dispatch, .encoding = encoding,
                                .request_timeout = 5, .extra = extra};
-    assert_true(hx_proxy_start(&options) > 0);
-    g_autofree char *one = hx_proxy_wait_log(0, "service@localhost/worker-1 is online", 8000);
-    g_autofree char *two = hx_proxy_wait_log(0, "service@localhost/worker-2 is online", 8000);
+    f->proxy = hx_proxy_start(f->hx, &options);
+    assert_non_null(f->proxy);
+    g_autofree char *one =
+        hx_proxy_wait_log(f->proxy, 0, "service@localhost/worker-1 is online", 8000);
+    g_autofree char *two =
+        hx_proxy_wait_log(f->proxy, 0, "service@localhost/worker-2 is online", 8000);
     assert_non_null(one);
     assert_non_null(two);
 }
@@ -150,12 +155,12 @@ static void reload(fixture_t *f, const char *dispatch, const char *encoding, con
     g_autofree char *extra = config_extra(f, more);
     hx_proxy_opts_t options = {.dispatch = dispatch, .encoding = encoding,
                                .request_timeout = 5, .extra = extra};
-    size_t mark = hx_proxy_log_mark();
-    hx_proxy_rewrite_config(&options);
-    hx_proxy_signal(SIGHUP);
-    g_autofree char *line = hx_proxy_wait_log(mark, expect, 3000);
+    size_t mark = hx_proxy_log_mark(f->proxy);
+    hx_proxy_rewrite_config(f->proxy, &options);
+    hx_proxy_signal(f->proxy, SIGHUP);
+    g_autofree char *line = hx_proxy_wait_log(f->proxy, mark, expect, 3000);
     if (!line) {
-        g_autofree char *log = hx_proxy_log();
+        g_autofree char *log = hx_proxy_log(f->proxy);
         fail_msg("no \"%s\" after SIGHUP:\n%s", expect, log + mark);
     }
 }
@@ -196,13 +201,13 @@ static void assert_held_reply_routed(fixture_t *f, hx_client_t *holder, xmpp_sta
     xmpp_stanza_t *reply = hx_wait_reply(f->alice, id, REPLY_MS);
     assert_non_null(reply);
     assert_string_equal(xmpp_stanza_get_type(reply), "result");
-    hx_pump(200);
+    hx_pump(f->hx, 200);
     assert_int_equal(hx_count_id(f->alice, id), 1);
 }
 
 /* ---- tests ------------------------------------------------------------------- */
 
-static void reload__raw_to_hmac_under_load(void **state)
+static void reload__switches_raw_to_hmac_under_load(void **state)
 {
     fixture_t *f = *state;
     start(f, "random", "raw");
@@ -221,7 +226,7 @@ static void reload__raw_to_hmac_under_load(void **state)
     load_finish(f, &load);
 }
 
-static void reload__hmac_to_opaque_under_load(void **state)
+static void reload__switches_hmac_to_opaque_under_load(void **state)
 {
     fixture_t *f = *state;
     start(f, "random", "hmac");
@@ -256,13 +261,13 @@ static void reload__rotates_the_hmac_key_under_load(void **state)
     xmpp_stanza_t *held = send_held(f, &holder, &held_id);
 
     /* Rotation by prepending: B signs, A still verifies. */
-    g_free(hx_write_file("hmac.key", KEY_B KEY_A, 0600));
+    g_free(hx_write_file(f->hx, "hmac.key", KEY_B KEY_A, 0600));
     reload(f, "random", "hmac", NULL, "reload: done");
     load_run(f, &load, LOAD_MS);
 
     /* Then A is retired: only B remains.  The held request keeps the
      * instance that made its token, so its reply is still routed. */
-    g_free(hx_write_file("hmac.key", KEY_B, 0600));
+    g_free(hx_write_file(f->hx, "hmac.key", KEY_B, 0600));
     reload(f, "random", "hmac", NULL, "reload: done");
     load_run(f, &load, LOAD_MS);
     assert_held_reply_routed(f, holder, held, held_id);
@@ -290,7 +295,7 @@ static void reload__switches_strategy_under_load(void **state)
     assert_int_equal(hx_requests_seen(f->w2) - before2, 5);
 }
 
-static void reload__refused_keeps_the_running_configuration(void **state)
+static void reload__keeps_the_running_configuration_when_refused(void **state)
 {
     fixture_t *f = *state;
     start(f, "random", "raw");
@@ -301,7 +306,7 @@ static void reload__refused_keeps_the_running_configuration(void **state)
     load_run(f, &load, LOAD_MS / 2);
     assert_latest_tokens_raw(f, true); /* still raw */
     load_finish(f, &load);
-    assert_true(hx_proxy_running());
+    assert_true(hx_proxy_running(f->proxy));
 }
 
 static void reload__never_logs_the_secret(void **state)
@@ -311,13 +316,13 @@ static void reload__never_logs_the_secret(void **state)
     g_autofree char *extra = config_extra(f, NULL);
     hx_proxy_opts_t options = {.secret = "a-new-secret-42", .encoding = "raw",
                                .request_timeout = 5, .extra = extra};
-    size_t mark = hx_proxy_log_mark();
-    hx_proxy_rewrite_config(&options);
-    hx_proxy_signal(SIGHUP);
+    size_t mark = hx_proxy_log_mark(f->proxy);
+    hx_proxy_rewrite_config(f->proxy, &options);
+    hx_proxy_signal(f->proxy, SIGHUP);
     /* Prosody knows only the old secret: the new stream is refused. */
-    g_autofree char *line = hx_proxy_wait_log(mark, "not-authorized", 5000);
+    g_autofree char *line = hx_proxy_wait_log(f->proxy, mark, "not-authorized", 5000);
     assert_non_null(line);
-    g_autofree char *log = hx_proxy_log();
+    g_autofree char *log = hx_proxy_log(f->proxy);
     assert_non_null(strstr(log, "reload: [component] secret"));
     assert_null(strstr(log, "a-new-secret-42"));
     assert_null(strstr(log, HX_SECRET));
@@ -325,47 +330,56 @@ static void reload__never_logs_the_secret(void **state)
 
 /* ---- fixture ------------------------------------------------------------------ */
 
-static int setup(void **state)
-{
-    fixture_t *f = g_new0(fixture_t, 1);
-    *state = f;
-    f->w1 = hx_client_connect("service", "worker-1", true);
-    f->w2 = hx_client_connect("service", "worker-2", true);
-    f->alice = hx_client_connect("alice", "desk", false);
-    f->workers[0] = f->w1;
-    f->workers[1] = f->w2;
-    f->key_file = hx_write_file("hmac.key", KEY_A, 0600);
-    return f->w1 && f->w2 && f->alice ? 0 : -1;
-}
-
+/* Stops the test's client-proxy (it must exit 0 with no sanitizer or
+ * valgrind report) and frees the clients. */
 static int teardown(void **state)
 {
     fixture_t *f = *state;
-    int status = hx_proxy_running() ? hx_proxy_stop() : 0;
-    g_autofree char *log = hx_proxy_log();
+    int status = f->proxy && hx_proxy_running(f->proxy) ? hx_proxy_stop(f->proxy) : 0;
+    g_autofree char *log = f->proxy ? hx_proxy_log(f->proxy) : g_strdup("");
     g_autofree char *report = hx_memcheck_report(log); /* sanitizers, valgrind */
     bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0 && !report;
     if (!clean)
         fprintf(stderr, "client-proxy did not stop cleanly (0x%x):\n%s", (unsigned)status, log);
+    hx_proxy_free(f->proxy);
     hx_client_free(f->w1);
     hx_client_free(f->w2);
     hx_client_free(f->alice);
     g_free(f->key_file);
+    *state = f->hx;
     g_free(f);
     return clean ? 0 : -1;
+}
+
+/* The workers and alice; each test starts its client-proxy. */
+static int setup(void **state)
+{
+    fixture_t *f = g_new0(fixture_t, 1);
+    f->hx = *state;
+    *state = f;
+    f->w1 = hx_client_connect(f->hx, "service", "worker-1", true);
+    f->w2 = hx_client_connect(f->hx, "service", "worker-2", true);
+    f->alice = hx_client_connect(f->hx, "alice", "desk", false);
+    f->workers[0] = f->w1;
+    f->workers[1] = f->w2;
+    f->key_file = hx_write_file(f->hx, "hmac.key", KEY_A, 0600);
+    if (f->w1 && f->w2 && f->alice)
+        return 0;
+    teardown(state); /* cmocka runs none after a failed setup */
+    return -1;
 }
 
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
     const struct CMUnitTest tests[] = {
-        T(reload__raw_to_hmac_under_load),
-        T(reload__hmac_to_opaque_under_load),
+        T(reload__switches_raw_to_hmac_under_load),
+        T(reload__switches_hmac_to_opaque_under_load),
         T(reload__rotates_the_hmac_key_under_load),
         T(reload__switches_strategy_under_load),
-        T(reload__refused_keeps_the_running_configuration),
+        T(reload__keeps_the_running_configuration_when_refused),
         T(reload__never_logs_the_secret),
     };
 #undef T
-    return cmocka_run_group_tests_name("reload", tests, hx_group_start_prosody, hx_group_cleanup);
+    return cmocka_run_group_tests_name("reload", tests, hx_group_setup_prosody, hx_group_teardown);
 }

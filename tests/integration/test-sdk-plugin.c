@@ -27,8 +27,10 @@
 #define REPLY_MS 3000
 
 typedef struct {
+    hx_t *hx; /* the group's run, with its Prosody (borrowed) */
     hx_client_t *echo, *ping, *other; /* service@localhost resources */
     hx_client_t *alice;
+    hx_proxy_t *proxy;
 } fixture_t;
 
 static char *proxy_config_extra(const char *fallback)
@@ -37,42 +39,60 @@ static char *proxy_config_extra(const char *fallback)
                            getenv("SDK_PLUGIN_DIR"), fallback);
 }
 
-static int setup(void **state)
-{
-    fixture_t *f = g_new0(fixture_t, 1);
-    *state = f;
-    f->echo = hx_client_connect("service", "echo-1", true);
-    f->ping = hx_client_connect("service", "ping", true);
-    f->other = hx_client_connect("service", "other", true);
-    f->alice = hx_client_connect("alice", "desk", false);
-    if (!f->echo || !f->ping || !f->other || !f->alice)
-        return -1;
-
-    g_autofree char *extra = proxy_config_extra("decline");
-    hx_proxy_opts_t options = {.dispatch = "namespace", .encoding = "hmac", .extra = extra};
-    if (hx_proxy_start(&options) <= 0)
-        return -1;
-    g_autofree char *line = hx_proxy_wait_log(0, "service@localhost/other is online", 8000);
-    g_autofree char *line2 = hx_proxy_wait_log(0, "service@localhost/ping is online", 8000);
-    g_autofree char *line3 = hx_proxy_wait_log(0, "service@localhost/echo-1 is online", 8000);
-    if (!line || !line2 || !line3) {
-        g_autofree char *log = hx_proxy_log();
-        fprintf(stderr, "client-proxy never learnt the resources:\n%s", log);
-        return -1;
-    }
-    return 0;
-}
-
+/* Stops client-proxy (it must exit 0) and frees the clients. */
 static int teardown(void **state)
 {
     fixture_t *f = *state;
-    int status = hx_proxy_running() ? hx_proxy_stop() : 0;
+    int status = f->proxy && hx_proxy_running(f->proxy) ? hx_proxy_stop(f->proxy) : 0;
+    hx_proxy_free(f->proxy);
     hx_client_free(f->echo);
     hx_client_free(f->ping);
     hx_client_free(f->other);
     hx_client_free(f->alice);
+    *state = f->hx;
     g_free(f);
     return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+/* Three resources of the target, alice, and client-proxy with the plugin,
+ * once it knows all three resources. */
+static bool fixture_start(fixture_t *f)
+{
+    f->echo = hx_client_connect(f->hx, "service", "echo-1", true);
+    f->ping = hx_client_connect(f->hx, "service", "ping", true);
+    f->other = hx_client_connect(f->hx, "service", "other", true);
+    f->alice = hx_client_connect(f->hx, "alice", "desk", false);
+    if (!f->echo || !f->ping || !f->other || !f->alice)
+        return false;
+
+    g_autofree char *extra = proxy_config_extra("decline");
+    hx_proxy_opts_t options = {.dispatch = "namespace", .encoding = "hmac", .extra = extra};
+    f->proxy = hx_proxy_start(f->hx, &options);
+    if (!f->proxy)
+        return false;
+    g_autofree char *line =
+        hx_proxy_wait_log(f->proxy, 0, "service@localhost/other is online", 8000);
+    g_autofree char *line2 =
+        hx_proxy_wait_log(f->proxy, 0, "service@localhost/ping is online", 8000);
+    g_autofree char *line3 =
+        hx_proxy_wait_log(f->proxy, 0, "service@localhost/echo-1 is online", 8000);
+    if (!line || !line2 || !line3) {
+        g_autofree char *log = hx_proxy_log(f->proxy);
+        fprintf(stderr, "client-proxy never learnt the resources:\n%s", log);
+        return false;
+    }
+    return true;
+}
+
+static int setup(void **state)
+{
+    fixture_t *f = g_new0(fixture_t, 1);
+    f->hx = *state;
+    *state = f;
+    if (fixture_start(f))
+        return 0;
+    teardown(state); /* cmocka runs none after a failed setup */
+    return -1;
 }
 
 /* Sends a request in NS and returns who handled it (0: nobody). */
@@ -113,13 +133,13 @@ static void sdk_plugin__declines_a_namespace_nobody_is_named_after(void **state)
 
 static void sdk_plugin__reports_its_config_error_with_group_and_key(void **state)
 {
-    (void)state;
+    hx_t *hx = *state;
     g_autofree char *extra = proxy_config_extra("sometimes");
     hx_proxy_opts_t options = {.dispatch = "namespace", .encoding = "hmac", .extra = extra};
-    g_autofree char *config = hx_proxy_write_config("bad-fallback.conf", &options);
+    g_autofree char *config = hx_proxy_write_config(hx, "bad-fallback.conf", &options);
     char *argv[] = {(char *)hx_proxy_bin(), "--check-config", config, NULL};
     g_autofree char *out = NULL, *err = NULL;
-    assert_int_equal(hx_run(argv, &out, &err, 10000), 2);
+    assert_int_equal(hx_run(hx, argv, &out, &err, 10000), 2);
     g_autofree char *expected = g_strdup_printf(
         "client-proxy: %s: [dispatch:namespace] fallback: expected \"decline\" or \"any\", got "
         "\"sometimes\"\n",
@@ -140,5 +160,6 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test(sdk_plugin__reports_its_config_error_with_group_and_key),
     };
-    return cmocka_run_group_tests_name("sdk-plugin", tests, hx_group_start_prosody, hx_group_cleanup);
+    return cmocka_run_group_tests_name("sdk-plugin", tests, hx_group_setup_prosody,
+                                       hx_group_teardown);
 }

@@ -1,0 +1,36 @@
+/* A private Prosody (Debian's `prosody` package) for one run: its config,
+ * data and log in the run's directory, c2s and component listeners on free
+ * ports of 127.0.0.1 only, started as a child that dies with the test
+ * process and stopped by its pid. */
+#ifndef HX_PROSODY_H
+#define HX_PROSODY_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "run.h"
+
+typedef struct hx_prosody hx_prosody_t;
+
+/** The run's Prosody, not started yet: picks its free ports, writes its
+ *  config and the accounts service, alice and bob (password HX_PASSWORD).
+ *  A run has at most one; HX owns it (hx_free() stops and frees it). */
+hx_prosody_t *hx_prosody_new(hx_t *hx);
+/** HX's Prosody, or NULL before hx_prosody_new(). */
+hx_prosody_t *hx_prosody(const hx_t *hx);
+/** Adds account NODE@localhost (password HX_PASSWORD).  Call it while
+ *  Prosody is stopped. */
+void hx_prosody_add_account(hx_prosody_t *p, const char *node);
+/** Starts Prosody and waits until both ports accept connections.  Returns
+ *  false (with a message on stderr) on failure. */
+bool hx_prosody_start(hx_prosody_t *p);
+/** SIGTERM, wait, SIGKILL after a bound.  The data stays. */
+void hx_prosody_stop(hx_prosody_t *p);
+/** Stop, then start again on the same ports with the same data. */
+bool hx_prosody_restart(hx_prosody_t *p);
+int hx_prosody_c2s_port(const hx_prosody_t *p);
+int hx_prosody_component_port(const hx_prosody_t *p);
+/** Its pid, or 0 when it is not running. */
+pid_t hx_prosody_pid(const hx_prosody_t *p);
+
+#endif
