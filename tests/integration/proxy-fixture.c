@@ -65,15 +65,18 @@ int px_start_proxy(px_fixture_t *fx, int request_timeout)
     hx_proxy_opts_t o = {.encoding = encoding,
                          .dispatch = fx->suite->dispatch,
                          .request_timeout = request_timeout};
-    g_autofree char *extra = NULL;
+    g_autofree char *key_group = NULL;
     if (strcmp(encoding, "hmac") == 0 || strcmp(encoding, "sealed") == 0) {
         /* Exercise the key file: one key with an ID, mode 0600. */
         g_autofree char *key = hx_write_file(
             fx->hx, "encoding.key",
             "k1 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n", 0600);
-        extra = g_strdup_printf("\n[encoding:%s]\nkey_file = %s\n", encoding, key);
-        o.extra = extra;
+        key_group = g_strdup_printf("\n[encoding:%s]\nkey_file = %s\n", encoding, key);
     }
+    /* The suite's [proxy] lines follow the harness's own [proxy] lines. */
+    g_autofree char *extra = g_strconcat(fx->suite->proxy_lines ? fx->suite->proxy_lines : "",
+                                         key_group ? key_group : "", NULL);
+    o.extra = extra;
     fx->proxy = hx_proxy_start(fx->hx, &o);
     if (!fx->proxy)
         return -1;

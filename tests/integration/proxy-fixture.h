@@ -32,6 +32,7 @@
 typedef struct {
     const char *encoding; /* [proxy] encoding (borrowed) */
     const char *dispatch; /* [proxy] dispatch (borrowed) */
+    const char *proxy_lines; /* more [proxy] lines ("key = value\n"), or NULL */
     hx_t *hx;             /* the run and its Prosody: px_suite_start() */
 } px_suite_t;
 

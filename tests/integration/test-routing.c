@@ -98,38 +98,43 @@ static void routing__approves_the_targets_subscription(void **state)
     }
 }
 
-static void routing__refuses_an_iq_from_the_target(void **state)
+/* The service's requests go to users' addresses; to the bare domain they
+ * are not handled, and reach no resource. */
+static void routing__refuses_the_targets_iq_to_the_bare_domain(void **state)
 {
     px_fixture_t *fx = *state;
     unsigned s2 = hx_requests_seen(fx->w2), s1 = hx_requests_seen(fx->w1);
     xmpp_stanza_t *r =
         hx_iq(fx->w1, HX_DOMAIN, "get", "<ping xmlns='urn:xmpp:ping'/>", PX_REPLY_MS);
     px_assert_error(r, "cancel/feature-not-implemented");
-    r = hx_iq(fx->w2, HX_DOMAIN "/someone", "set", "<echo xmlns='urn:example:echo'>x</echo>",
-              PX_REPLY_MS);
-    px_assert_error(r, "cancel/feature-not-implemented");
     hx_pump(fx->hx, 200);
     assert_int_equal(hx_requests_seen(fx->w1), s1);
     assert_int_equal(hx_requests_seen(fx->w2), s2);
 }
 
-static void routing__answers_a_message_with_an_error(void **state)
+/* A user's message to the domain, bare or not, reaches one resource, from
+ * the user's address (issue 11; it used to be answered with an error). */
+static void routing__forwards_a_users_message_to_one_resource(void **state)
 {
     px_fixture_t *fx = *state;
-    unsigned mark = hx_received_count(fx->alice);
-    hx_send_xml(fx->alice, "<message to='proxy.localhost' id='m1' type='chat'>"
-                           "<body>hi</body></message>");
-    xmpp_stanza_t *m =
-        hx_wait_stanza(fx->alice, mark, "message", "error", HX_DOMAIN, PX_REPLY_MS);
-    px_assert_error(m, "cancel/feature-not-implemented");
-    assert_string_equal(xmpp_stanza_get_id(m), "m1");
-
-    mark = hx_received_count(fx->bob);
-    hx_send_xml(fx->bob, "<message to='proxy.localhost/res' id='m2'>"
-                         "<body>hi</body></message>");
-    m = hx_wait_stanza(fx->bob, mark, "message", "error", HX_DOMAIN, PX_REPLY_MS);
-    px_assert_error(m, "cancel/feature-not-implemented");
-    assert_string_equal(xmpp_stanza_get_id(m), "m2");
+    const char *const to[] = {HX_DOMAIN, HX_DOMAIN "/res"};
+    for (int i = 0; i < 2; i++) {
+        unsigned m1 = hx_received_count(fx->w1), m2 = hx_received_count(fx->w2);
+        g_autofree char *xml = g_strdup_printf("<message to='%s' id='m%d' type='chat'>"
+                                               "<body>hi</body></message>",
+                                               to[i], i);
+        hx_send_xml(fx->alice, xml);
+        xmpp_stanza_t *got = NULL;
+        for (int tries = 0; tries < 60 && !got; tries++) {
+            got = hx_wait_stanza(fx->w1, m1, "message", "chat", HX_DOMAIN "/", 50);
+            if (!got)
+                got = hx_wait_stanza(fx->w2, m2, "message", "chat", HX_DOMAIN "/", 50);
+        }
+        assert_non_null(got);
+        g_autofree char *id = g_strdup_printf("m%d", i);
+        assert_string_equal(xmpp_stanza_get_id(got), id);
+        assert_string_equal(xmpp_stanza_get_from(got), HX_DOMAIN "/alice@localhost/desk");
+    }
 }
 
 static void routing__stops_and_resumes_with_a_resources_presence(void **state)
@@ -271,8 +276,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         PX_TEST_USERS(routing__answers_service_unavailable_without_a_resource, &suite),
         PX_TEST(routing__approves_the_targets_subscription, &suite),
-        PX_TEST(routing__refuses_an_iq_from_the_target, &suite),
-        PX_TEST(routing__answers_a_message_with_an_error, &suite),
+        PX_TEST(routing__refuses_the_targets_iq_to_the_bare_domain, &suite),
+        PX_TEST(routing__forwards_a_users_message_to_one_resource, &suite),
         PX_TEST(routing__stops_and_resumes_with_a_resources_presence, &suite),
         PX_TEST(routing__drains_a_resource_that_is_dnd_or_xa, &suite),
         PX_TEST(routing__keeps_unmatched_resources_out_of_rotation, &suite),
