@@ -1,3 +1,4 @@
+/* Seeds from [dispatch:NAME] seed, or from the CSPRNG: see seed.h. */
 #include "seed.h"
 
 /* Words of CSPRNG output that seed the Mersenne Twister when no seed is set. */
@@ -13,16 +14,19 @@ int pc_read_seed(const cp_host_api_t *api, cp_host_t *host, uint64_t max, uint64
         return CP_OK;
 
     guint64 value = 0;
-    GError *error = NULL;
-    if (!g_ascii_string_to_unsigned(seed_text, 10, 0, max, &value, &error)) {
-        /* MAX is 2^k - 1 in practice: say "below 2^k", as operators think. */
+    if (!g_ascii_string_to_unsigned(seed_text, 10, 0, max, &value, NULL)) {
+        /* A seed keys hashing and must stay secret: never quoted (GLib's own
+         * message would quote it too).  MAX is 2^k - 1 in practice: say
+         * "below 2^k", as operators think. */
         if (max != 0 && (max & (max + 1)) == 0)
-            api->config_error(host, "seed", "\"%s\" is not an unsigned integer below 2^%u: %s",
-                              seed_text, g_bit_storage(max), error->message);
+            api->config_error(host, "seed",
+                              "not an unsigned integer below 2^%u (value not shown: a secret)",
+                              g_bit_storage(max));
         else
-            api->config_error(host, "seed", "\"%s\" is not an unsigned integer of at most %"
-                              G_GUINT64_FORMAT ": %s", seed_text, (guint64)max, error->message);
-        g_error_free(error);
+            api->config_error(host, "seed",
+                              "not an unsigned integer of at most %" G_GUINT64_FORMAT
+                              " (value not shown: a secret)",
+                              (guint64)max);
         return CP_EINVAL;
     }
     *seed = value;

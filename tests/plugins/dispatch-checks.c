@@ -161,6 +161,9 @@ void dispatch_assert_seeds_refused(const char *const *bad, size_t count)
         assert_int_equal(fake_host_error_count(host), 1);
         if (!fake_host_has_error(host, "seed", "not an unsigned integer"))
             fail_msg("seed \"%s\": %s", bad[i], fake_host_transcript(host));
+        /* A seed is a secret: the error never quotes it. */
+        if (*bad[i] && strstr(fake_host_transcript(host), bad[i]))
+            fail_msg("seed \"%s\" quoted: %s", bad[i], fake_host_transcript(host));
         fake_host_free(host);
     }
 }
