@@ -66,16 +66,16 @@ static void send_ping(health_t *health, resource_t *resource, int64_t now)
     outbox_send_string(health->outbox, health->scratch);
 }
 
-bool health_note_timeout(health_t *health, resource_t *resource)
+bool health_note_failure(health_t *health, resource_t *resource, const char *why)
 {
     health_record_t *record = &resource->health;
-    record->consecutive_timeouts++;
+    record->consecutive_failures++;
     if (health->unhealthy_after == 0 || record->benched ||
-        record->consecutive_timeouts < (unsigned)health->unhealthy_after)
+        record->consecutive_failures < (unsigned)health->unhealthy_after)
         return false;
-    log_warning("resource %s/%s timed out %u times in a row: no new requests until it answers "
-                "a ping",
-                health->target, resource->info.name, record->consecutive_timeouts);
+    log_warning("resource %s/%s failed %u requests in a row (the last %s): no new requests "
+                "until it answers a ping",
+                health->target, resource->info.name, record->consecutive_failures, why);
     record->benched = true;
     g_hash_table_add(health->benched, resource);
     send_ping(health, resource, g_get_monotonic_time());
@@ -84,7 +84,7 @@ bool health_note_timeout(health_t *health, resource_t *resource)
 
 void health_note_answer(resource_t *resource)
 {
-    resource->health.consecutive_timeouts = 0;
+    resource->health.consecutive_failures = 0;
 }
 
 bool health_note_ping_reply(health_t *health, resource_t *resource, const char *id,
@@ -103,7 +103,7 @@ bool health_note_ping_reply(health_t *health, resource_t *resource, const char *
     }
     g_clear_pointer(&record->ping_id, g_free);
     record->benched = false;
-    record->consecutive_timeouts = 0;
+    record->consecutive_failures = 0;
     g_hash_table_remove(health->benched, resource);
     log_info("resource %s/%s answered a ping: it takes requests again", health->target,
              resource->info.name);

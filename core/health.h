@@ -1,7 +1,10 @@
 /* Health: a resource that stays online but stops answering would swallow
- * every request sent to it until its timeout.  After unhealthy_after
- * timeouts in a row it is benched: no new requests, and a XEP-0199 ping
- * from the component every request_timeout until it answers one.
+ * every request sent to it until its timeout, and one that answers that it
+ * did not process them (cancel/feature-not-implemented or
+ * service-unavailable: another program logged in as the same account)
+ * would fail them.  After unhealthy_after such failures in a row it is
+ * benched: no new requests, and a XEP-0199 ping from the component every
+ * request_timeout until it answers one.
  *
  * Each resource carries a health_record_t that only this module reads or
  * writes; health_t knows the benched ones, so that finding the next ping
@@ -21,7 +24,7 @@
 typedef struct resource resource_t;
 
 typedef struct health_record {
-    unsigned consecutive_timeouts;
+    unsigned consecutive_failures; /* timeouts and refusals in a row */
     bool benched;         /* no new requests until it answers a ping */
     char *ping_id;        /* the ping it owes an answer to, or NULL */
     int64_t ping_due;     /* monotonic µs: when to ping it again */
@@ -39,9 +42,10 @@ void health_free(health_t *health);
  * instance_domain, for what comes next. */
 void health_reconfigure(health_t *health, const config_t *config);
 
-/* A request sent to RESOURCE timed out.  Returns true when this benched
- * it (the caller stops offering it). */
-bool health_note_timeout(health_t *health, resource_t *resource);
+/* A request sent to RESOURCE failed: it timed out, or the resource said it
+ * did not process it (WHY, for the log: "timed out", "refused").  Returns
+ * true when this benched it (the caller stops offering it). */
+bool health_note_failure(health_t *health, resource_t *resource, const char *why);
 
 /* RESOURCE answered a request: it is not silent. */
 void health_note_answer(resource_t *resource);

@@ -24,7 +24,8 @@ struct inflight {
     GHashTable *by_token;    /* forward request_t, keyed on (token, id) */
     GHashTable *by_wire_id;  /* outbound request_t, keyed on wire_id */
     GQueue outbound;         /* outbound request_t, oldest first */
-    GQueue by_deadline;      /* request_t, earliest first */
+    GQueue held;             /* held request_t, in arrival order */
+    GQueue by_deadline;      /* request_t, earliest inflight_expiry() first */
     GString *scratch;        /* where stanzas are written, reused */
 };
 
@@ -62,6 +63,7 @@ inflight_t *inflight_new(const config_t *config, outbox_t *outbox)
     inflight->by_token = g_hash_table_new(token_hash, token_equal);
     inflight->by_wire_id = g_hash_table_new(g_str_hash, g_str_equal);
     g_queue_init(&inflight->outbound);
+    g_queue_init(&inflight->held);
     g_queue_init(&inflight->by_deadline);
     inflight->scratch = g_string_sized_new(1024);
     inflight_reconfigure(inflight, config);
@@ -140,23 +142,28 @@ static size_t size_of(const char *text)
 }
 
 /* Makes a request and its strings in one allocation: one per request.
- * USER and WIRE_ID are for outbound requests (NULL otherwise), RETRY for a
- * get that may be retried (NULL otherwise). */
+ * TOKEN is NULL for a held request (it has none yet: a token this long is
+ * reserved), USER and WIRE_ID are for outbound requests (NULL otherwise),
+ * KEPT for a forward one (NULL otherwise). */
 static request_t *request_new(const char *token, const char *id, const char *sender,
-                              const char *user, const char *wire_id, const char *retry,
-                              size_t retry_length, int64_t now, int64_t deadline)
+                              const char *user, const char *wire_id, const char *kept,
+                              size_t kept_length, int64_t now, int64_t deadline)
 {
-    size_t strings = size_of(token) + size_of(id) + size_of(sender) + size_of(user) +
-                     size_of(wire_id) + (retry ? retry_length + 1 : 0);
+    size_t token_size = token ? size_of(token) : CP_TOKEN_MAX + 1;
+    size_t strings = token_size + size_of(id) + size_of(sender) + size_of(user) +
+                     size_of(wire_id) + (kept ? kept_length + 1 : 0);
     request_t *request = g_malloc0(sizeof *request + strings);
     char *next = (char *)(request + 1);
-    request->token = place(&next, token, strlen(token));
+    request->token = next;
+    if (token)
+        memcpy(request->token, token, token_size);
+    next += token_size;
     request->id = place(&next, id, strlen(id));
     request->sender = place(&next, sender, strlen(sender));
     request->user = place(&next, user, user ? strlen(user) : 0);
     request->wire_id = wire_id ? place(&next, wire_id, strlen(wire_id)) : request->id;
-    request->retry_request = place(&next, retry, retry_length);
-    request->retry_length = retry ? retry_length : 0;
+    request->kept = place(&next, kept, kept_length);
+    request->kept_length = kept ? kept_length : 0;
     request->sent_at = now;
     request->deadline = deadline;
     request->resource_link.data = request;
@@ -177,12 +184,18 @@ static void detach_from_resource(request_t *request)
     request->resource->info.in_flight--;
 }
 
-/* Deadlines mostly arrive in order, so the walk from the tail is short;
- * only a shortened timeout makes it go further. */
+int64_t inflight_expiry(const request_t *request)
+{
+    return request->held ? MIN(request->hold_until, request->deadline) : request->deadline;
+}
+
+/* Expiries mostly arrive in order, so the walk from the tail is short;
+ * only a shortened timeout, or a hold, makes it go further. */
 static void insert_by_deadline(inflight_t *inflight, request_t *request)
 {
+    int64_t expiry = inflight_expiry(request);
     GList *after = inflight->by_deadline.tail;
-    while (after && ((request_t *)after->data)->deadline > request->deadline)
+    while (after && inflight_expiry(after->data) > expiry)
         after = after->prev;
     if (after)
         g_queue_insert_after_link(&inflight->by_deadline, after, &request->deadline_link);
@@ -201,33 +214,95 @@ static void forward(inflight_t *inflight, const char *bytes, size_t length, cons
     outbox_send_string(inflight->outbox, inflight->scratch);
 }
 
-request_t *inflight_start(inflight_t *inflight, const wire_stanza_t *iq, const char *token,
-                          plugin_t *jat, resource_t *resource, bool keep_for_retry, int64_t now)
+/* The sender and id were admitted as unique, and one address stands for
+ * one sender, so no request in flight has this token and id; a plugin that
+ * broke that would have one reply routed twice.  Returns false, with the
+ * pin given back, when the token is taken. */
+static bool token_is_free(inflight_t *inflight, const char *token, const char *id, plugin_t *jat)
 {
-    /* The sender and id were admitted as unique, and one address stands for
-     * one sender, so no request in flight has this token and id; a plugin
-     * that broke that would have one reply routed twice. */
-    request_t key = {.token = (char *)token, .id = (char *)iq->id};
-    if (g_hash_table_contains(inflight->by_token, &key)) {
-        log_error("%s gave token %s to two senders: refusing the second request",
-                  plugin_file(jat), token);
-        plugin_forget(jat, token);
+    request_t key = {.token = (char *)token, .id = (char *)id};
+    if (!g_hash_table_contains(inflight->by_token, &key))
+        return true;
+    log_error("%s gave token %s to two senders: refusing the second request", plugin_file(jat),
+              token);
+    plugin_forget(jat, token);
+    return false;
+}
+
+/* REQUEST goes to RESOURCE from TOKEN, made by JAT: found by its reply from
+ * now on. */
+static void dispatch_to(inflight_t *inflight, request_t *request, const char *token,
+                        plugin_t *jat, resource_t *resource)
+{
+    g_strlcpy(request->token, token, CP_TOKEN_MAX + 1);
+    request->jat = plugin_ref(jat);
+    g_hash_table_add(inflight->by_token, request);
+    attach_to_resource(request, resource);
+    log_debug("request %s from %s -> %s/%s as %s/%s", request->id, request->sender,
+              inflight->target, resource->info.name, inflight->instance_domain, token);
+    forward(inflight, request->kept, request->kept_length, token, resource);
+}
+
+request_t *inflight_start(inflight_t *inflight, const wire_stanza_t *iq, const char *token,
+                          plugin_t *jat, resource_t *resource, int64_t now)
+{
+    if (!token_is_free(inflight, token, iq->id, jat)) {
         inflight_withdraw(inflight, iq->from);
         return NULL;
     }
     request_t *request =
-        request_new(token, iq->id, iq->from, NULL, NULL, keep_for_retry ? iq->bytes : NULL,
-                    iq->length, now, now + (int64_t)inflight->request_timeout * G_USEC_PER_SEC);
-    request->jat = plugin_ref(jat);
+        request_new(token, iq->id, iq->from, NULL, NULL, iq->bytes, iq->length, now,
+                    now + (int64_t)inflight->request_timeout * G_USEC_PER_SEC);
     g_hash_table_add(inflight->by_sender, request);
-    g_hash_table_add(inflight->by_token, request);
-    attach_to_resource(request, resource);
     insert_by_deadline(inflight, request);
-
-    log_debug("request %s from %s -> %s/%s as %s/%s", request->id, request->sender,
-              inflight->target, resource->info.name, inflight->instance_domain, token);
-    forward(inflight, iq->bytes, iq->length, token, resource);
+    dispatch_to(inflight, request, token, jat, resource);
     return request;
+}
+
+request_t *inflight_hold(inflight_t *inflight, const wire_stanza_t *iq, int64_t hold_until,
+                         int64_t now)
+{
+    request_t *request =
+        request_new(NULL, iq->id, iq->from, NULL, NULL, iq->bytes, iq->length, now,
+                    now + (int64_t)inflight->request_timeout * G_USEC_PER_SEC);
+    request->held = true;
+    request->hold_until = hold_until;
+    g_hash_table_add(inflight->by_sender, request);
+    g_queue_push_tail_link(&inflight->held, &request->resource_link);
+    insert_by_deadline(inflight, request);
+    log_debug("request %s from %s held: no resource can take it", request->id,
+              request->sender);
+    return request;
+}
+
+request_t *inflight_oldest_held(const inflight_t *inflight)
+{
+    return inflight->held.head ? inflight->held.head->data : NULL;
+}
+
+size_t inflight_held_count(const inflight_t *inflight)
+{
+    return inflight->held.length;
+}
+
+bool inflight_place_held(inflight_t *inflight, request_t *request, const char *token,
+                         plugin_t *jat, resource_t *resource)
+{
+    g_queue_unlink(&inflight->held, &request->resource_link);
+    request->held = false;
+    /* Its expiry is its deadline now, no longer the end of its hold. */
+    g_queue_unlink(&inflight->by_deadline, &request->deadline_link);
+    insert_by_deadline(inflight, request);
+    if (!token_is_free(inflight, token, request->id, jat)) {
+        static const stanza_error_t unusable = {
+            "cancel", "internal-server-error", "the sender's address cannot be translated"};
+        request->held = true; /* ends as what it still is: not sent anywhere */
+        g_queue_push_tail_link(&inflight->held, &request->resource_link);
+        inflight_end(inflight, request, NULL, &unusable);
+        return false;
+    }
+    dispatch_to(inflight, request, token, jat, resource);
+    return true;
 }
 
 request_t *inflight_start_outbound(inflight_t *inflight, const wire_stanza_t *iq,
@@ -267,16 +342,21 @@ void inflight_end_outbound(inflight_t *inflight, const stanza_error_t *error)
         inflight_end(inflight, inflight->outbound.head->data, NULL, error);
 }
 
-void inflight_retry(inflight_t *inflight, request_t *request, resource_t *resource,
-                    const wire_stanza_t *kept)
+void inflight_end_held(inflight_t *inflight, const stanza_error_t *error)
 {
-    log_info("request %s from %s retried on %s/%s: %s/%s went offline", request->id,
+    while (!g_queue_is_empty(&inflight->held))
+        inflight_end(inflight, inflight->held.head->data, NULL, error);
+}
+
+void inflight_retry(inflight_t *inflight, request_t *request, resource_t *resource)
+{
+    log_info("request %s from %s retried on %s/%s instead of %s/%s", request->id,
              request->sender, inflight->target, resource->info.name, inflight->target,
              request->resource->info.name);
     detach_from_resource(request);
     attach_to_resource(request, resource);
     request->retried = true;
-    forward(inflight, kept->bytes, kept->length, request->token, resource);
+    forward(inflight, request->kept, request->kept_length, request->token, resource);
 }
 
 inflight_match_t inflight_match_reply(inflight_t *inflight, const char *token, const char *id,
@@ -329,6 +409,8 @@ void inflight_end(inflight_t *inflight, request_t *request, const wire_stanza_t 
     if (request->user) {
         g_queue_unlink(&inflight->outbound, &request->resource_link);
         g_hash_table_remove(inflight->by_wire_id, request->wire_id);
+    } else if (request->held) {
+        g_queue_unlink(&inflight->held, &request->resource_link); /* never sent anywhere */
     } else {
         roster_record_outcome(request->resource, failed, elapsed);
         plugin_forget(request->jat, request->token);

@@ -6,7 +6,9 @@
  * sender's address made (inflight_start: the request holds a reference to
  * the encoding instance that made the token, so its reply decodes even
  * after a reload replaced that encoding), and matched to the resource's
- * reply by token and id.
+ * reply by token and id.  While no resource can take it, it may wait
+ * instead ([proxy] hold: inflight_hold), and is started in arrival order
+ * once one can (inflight_place_held).
  *
  * Outbound: a resource asks a user, through the user's address
  * (inflight_start_outbound).  It goes to the user from the bare domain with
@@ -51,10 +53,13 @@ typedef struct request {
     char *user;           /* outbound: the user it went to; else NULL */
     char *wire_id;        /* the id it went out with: forward, the asker's;
                              outbound, ours */
-    char *retry_request;  /* a get's bytes as received, kept for one retry,
-                             or NULL */
-    size_t retry_length;
+    char *kept;           /* forward: the request's bytes as received, for a
+                             retry elsewhere, or for when it is placed after
+                             being held; outbound: NULL */
+    size_t kept_length;
     bool retried;         /* already moved to another resource once */
+    bool held;            /* forward: waiting for a resource ([proxy] hold) */
+    int64_t hold_until;   /* monotonic µs, while held */
     int64_t sent_at;      /* monotonic µs */
     int64_t deadline;     /* monotonic µs */
     GList resource_link;  /* in resource->requests */
@@ -91,15 +96,37 @@ inflight_admission_t inflight_admit(inflight_t *inflight, const char *sender, co
 void inflight_withdraw(inflight_t *inflight, const char *sender);
 
 /* Starts the admitted request IQ (borrowed) on RESOURCE: records it until
- * NOW + request_timeout, keeps its bytes for one retry when KEEP_FOR_RETRY,
- * and forwards it, from INSTANCE_DOMAIN/TOKEN to TARGET/resource.  TOKEN is
- * the sender's address, made by JAT and pinned: the request takes that pin
- * (plugin_forget() when it ends) and a reference to JAT.  Returns the
- * request, owned by the table; or NULL, with the pin and the admission
- * given back, when the encoding gave this token to another sender with a
- * request of this id in flight (a broken plugin). */
+ * NOW + request_timeout, keeps its bytes for a retry, and forwards it, from
+ * INSTANCE_DOMAIN/TOKEN to TARGET/resource.  TOKEN is the sender's address,
+ * made by JAT and pinned: the request takes that pin (plugin_forget() when
+ * it ends) and a reference to JAT.  Returns the request, owned by the
+ * table; or NULL, with the pin and the admission given back, when the
+ * encoding gave this token to another sender with a request of this id in
+ * flight (a broken plugin). */
 request_t *inflight_start(inflight_t *inflight, const wire_stanza_t *iq, const char *token,
-                          plugin_t *jat, resource_t *resource, bool keep_for_retry, int64_t now);
+                          plugin_t *jat, resource_t *resource, int64_t now);
+
+/* Keeps the admitted request IQ (borrowed) waiting for a resource until
+ * HOLD_UNTIL (monotonic µs), or its own deadline if sooner.  Returns it,
+ * owned by the table. */
+request_t *inflight_hold(inflight_t *inflight, const wire_stanza_t *iq, int64_t hold_until,
+                         int64_t now);
+
+/* The request held longest, or NULL. */
+request_t *inflight_oldest_held(const inflight_t *inflight);
+
+/* Starts held REQUEST on RESOURCE, from TOKEN made by JAT (as for
+ * inflight_start()), keeping the deadline it had.  Returns false, having
+ * ended it with an error, when the token cannot be used. */
+bool inflight_place_held(inflight_t *inflight, request_t *request, const char *token,
+                         plugin_t *jat, resource_t *resource);
+
+/* Ends every held request with ERROR (client-proxy stops). */
+void inflight_end_held(inflight_t *inflight, const stanza_error_t *error);
+
+/* When REQUEST must end if nothing answers it: its deadline, or for a held
+ * one the end of its hold if sooner (monotonic µs). */
+int64_t inflight_expiry(const request_t *request);
 
 /* Starts the admitted outbound request IQ (borrowed), a get or set from a
  * resource of the target to ADDRESS, which stands for USER: records it
@@ -109,9 +136,8 @@ request_t *inflight_start(inflight_t *inflight, const wire_stanza_t *iq, const c
 request_t *inflight_start_outbound(inflight_t *inflight, const wire_stanza_t *iq,
                                    const char *address, const char *user, int64_t now);
 
-/* Sends REQUEST's kept bytes (a get) to RESOURCE instead, once. */
-void inflight_retry(inflight_t *inflight, request_t *request, resource_t *resource,
-                    const wire_stanza_t *kept);
+/* Sends REQUEST's kept bytes to RESOURCE instead, once. */
+void inflight_retry(inflight_t *inflight, request_t *request, resource_t *resource);
 
 /* Why a reply matches no request, for the log. */
 typedef enum inflight_match {
@@ -145,8 +171,11 @@ void inflight_end_outbound(inflight_t *inflight, const stanza_error_t *error);
 void inflight_end(inflight_t *inflight, request_t *request, const wire_stanza_t *reply,
                   const stanza_error_t *error);
 
-/* The request with the earliest deadline, or NULL. */
+/* The request that expires first (inflight_expiry()), or NULL. */
 request_t *inflight_earliest(const inflight_t *inflight);
+
+/* How many requests wait for a resource ([proxy] hold). */
+size_t inflight_held_count(const inflight_t *inflight);
 
 size_t inflight_count(const inflight_t *inflight);
 

@@ -152,6 +152,8 @@ static int presence_priority(const char *text)
     return (int)priority;
 }
 
+static void update(roster_t *roster, const char *name, const char *show, int priority);
+
 void roster_presence_available(roster_t *roster, const char *name,
                                const wire_stanza_t *presence)
 {
@@ -160,7 +162,20 @@ void roster_presence_available(roster_t *roster, const char *name,
     g_autoptr(stanza_element_t) tree = stanza_parse(presence->bytes, presence->length);
     const char *show = normalised_show(tree ? stanza_child_text(tree, "show") : NULL);
     int priority = presence_priority(tree ? stanza_child_text(tree, "priority") : NULL);
+    update(roster, name, show, priority);
+}
 
+resource_t *roster_resource_alive(roster_t *roster, const char *name)
+{
+    resource_t *resource = roster_lookup(roster, name);
+    if (!resource)
+        update(roster, name, "", 0);
+    return roster_lookup(roster, name);
+}
+
+/* Adds resource NAME or updates its SHOW and PRIORITY. */
+static void update(roster_t *roster, const char *name, const char *show, int priority)
+{
     resource_t *resource = roster_lookup(roster, name);
     bool added = resource == NULL;
     bool was_draining = resource && is_draining(resource);
@@ -228,23 +243,41 @@ size_t roster_candidate_count(const roster_t *roster)
     return roster->candidates->len;
 }
 
-resource_t *roster_choose(roster_t *roster, const cp_dispatch_request_t *request)
+resource_t *roster_choose(roster_t *roster, const cp_dispatch_request_t *request,
+                          const resource_t *except)
 {
-    size_t n = roster->candidates->len;
-    if (n == 0)
-        return NULL;
+    GPtrArray *candidates = roster->candidates, *infos = roster->candidate_infos;
+    if (except && except->candidate_slot >= 0) {
+        /* Rare (a retry elsewhere): a list without it, just for this. */
+        candidates = g_ptr_array_new();
+        infos = g_ptr_array_new();
+        for (guint i = 0; i < roster->candidates->len; i++) {
+            resource_t *resource = roster->candidates->pdata[i];
+            if (resource != except) {
+                g_ptr_array_add(candidates, resource);
+                g_ptr_array_add(infos, &resource->info);
+            }
+        }
+    }
+    size_t n = candidates->len;
+    resource_t *chosen_resource = NULL;
     /* plugin.h promises payload attributes, empty when there are none. */
     static const char *const no_attributes[] = {NULL};
     cp_dispatch_request_t complete = *request;
     if (!complete.payload_attributes)
         complete.payload_attributes = no_attributes;
-    int chosen = plugin_select(roster->dispatch, &complete,
-                               (const cp_resource_t *const *)roster->candidate_infos->pdata, n);
+    int chosen = n == 0 ? CP_EDECLINE
+                        : plugin_select(roster->dispatch, &complete,
+                                        (const cp_resource_t *const *)infos->pdata, n);
     if (chosen >= 0 && (size_t)chosen < n)
-        return roster->candidates->pdata[chosen];
-    if (chosen != CP_EDECLINE)
+        chosen_resource = candidates->pdata[chosen];
+    else if (chosen != CP_EDECLINE)
         log_error("%s returned %d for %zu candidates", plugin_file(roster->dispatch), chosen, n);
-    return NULL;
+    if (candidates != roster->candidates) {
+        g_ptr_array_free(candidates, TRUE);
+        g_ptr_array_free(infos, TRUE);
+    }
+    return chosen_resource;
 }
 
 void roster_record_outcome(resource_t *resource, bool failed, int64_t elapsed_us)

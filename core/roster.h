@@ -52,6 +52,10 @@ void roster_presence_available(roster_t *roster, const char *name,
  * through users' addresses. */
 bool roster_allows(const roster_t *roster, const char *name);
 
+/* Resource NAME answered a discovery ping (discovery = ping): adds it,
+ * plainly available with priority 0, if it is new.  Returns it. */
+resource_t *roster_resource_alive(roster_t *roster, const char *name);
+
 /* Returns the resource named NAME, or NULL.  Owned by the roster. */
 resource_t *roster_lookup(roster_t *roster, const char *name);
 
@@ -75,9 +79,10 @@ void roster_update_candidacy(roster_t *roster, resource_t *resource);
 size_t roster_candidate_count(const roster_t *roster);
 
 /* Asks the dispatch plugin to choose among the candidates for REQUEST
- * (borrowed).  Returns the resource, or NULL when there is no candidate,
- * or the strategy declines or errs. */
-resource_t *roster_choose(roster_t *roster, const cp_dispatch_request_t *request);
+ * (borrowed), but EXCEPT (may be NULL).  Returns the resource, or NULL when
+ * there is no candidate, or the strategy declines or errs. */
+resource_t *roster_choose(roster_t *roster, const cp_dispatch_request_t *request,
+                          const resource_t *except);
 
 /* Records how a request sent to RESOURCE ended: FAILED for an error or a
  * timeout; ELAPSED_US, the time to a reply, or -1 when there was none. */

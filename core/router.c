@@ -6,6 +6,7 @@
 
 #include "addresses.h"
 #include "bounces.h"
+#include "discovery.h"
 #include "health.h"
 #include "inflight.h"
 #include "jid.h"
@@ -19,17 +20,12 @@
  * of its time is left: less would likely end in a timeout anyway. */
 #define RETRY_MIN_REMAINING_US (500 * 1000)
 
-/* After the target's presence bounced, or it ended our subscription, the
- * router asks again after this long, doubling up to [component]
- * reconnect_max, until a resource is available. */
-#define REDISCOVER_FIRST_US (1 * G_USEC_PER_SEC)
-
 struct router {
     char *domain;            /* where users send requests, and answers come from */
     char *instance_domain;   /* where the target's replies and presence come to */
     char *target;            /* bare JID of the implementing client */
     bool retry_get;          /* [proxy] retry_get */
-    int64_t rediscover_max_us;
+    int64_t hold_us;         /* [proxy] hold */
     router_deadline_fn deadline_changed;
     void *userdata;
 
@@ -37,14 +33,14 @@ struct router {
     roster_t *roster;
     health_t *health;
     inflight_t *inflight;
+    discovery_t *discovery;
     addresses_t *addresses;
     bounces_t *bounces;
     service_presence_t *presence;
 
     bool paused;             /* draining before a new stream */
     bool stopping;           /* router_shutdown() was called */
-    int64_t rediscover_at;   /* monotonic µs: probe the target again; -1: no */
-    int64_t rediscover_delay;
+    bool placing_held;       /* in place_held(): it does not start again */
     GString *scratch;        /* where stanzas are written, reused */
     log_limit_t dropped_log; /* lines about stanzas dropped */
     log_limit_t refused_log; /* lines about requests refused for [limits] */
@@ -93,6 +89,8 @@ static const stanza_error_t request_too_large = {
     "modify", "not-acceptable", "the request is larger than client-proxy forwards"};
 static const stanza_error_t reply_too_large = {
     "cancel", "not-acceptable", "the service's reply is larger than client-proxy relays"};
+static const stanza_error_t hold_expired = {
+    "cancel", "service-unavailable", "no resource of the service came online in time"};
 static const stanza_error_t no_such_user = {
     "cancel", "service-unavailable", "there is no user at this address"};
 static const stanza_error_t unknown_address = {
@@ -161,9 +159,13 @@ static bool is_service(const router_t *router, const char *from)
            roster_allows(router->roster, name);
 }
 
-/* Tells subscribed users when the service comes or goes. */
+static void place_held(router_t *router);
+
+/* Who may take a request changed: held requests go to a resource that now
+ * can, and subscribed users hear when the service comes or goes. */
 static void note_availability(router_t *router)
 {
+    place_held(router);
     service_presence_set_available(router->presence,
                                    roster_candidate_count(router->roster) > 0);
 }
@@ -180,61 +182,111 @@ static void send_presence(router_t *router, const char *type, const char *from, 
     outbox_send_string(router->outbox, router->scratch);
 }
 
-/* The probe first: Prosody cancels a pending subscription that a probe
- * follows.  Once subscribed, the server sends nothing by itself after a
- * reconnect, so the probe is what brings the resources back. */
-static void discover_target(router_t *router)
+/* True when the request BYTES (LENGTH) is a get. */
+static void note_type(const wire_stanza_t *kept, void *data)
 {
-    send_presence(router, "probe", router->instance_domain, router->target);
-    send_presence(router, "subscribe", router->instance_domain, router->target);
+    *(bool *)data = kept->type && strcmp(kept->type, "get") == 0;
+}
+
+static bool is_get(const char *bytes, size_t length)
+{
+    bool get = false;
+    stream_parse_stanzas(bytes, length, note_type, &get);
+    return get;
+}
+
+/* ---- Choosing again -------------------------------------------------------
+ * A request kept as bytes is parsed again to be placed: what the strategy
+ * sees of it is read from them. */
+
+typedef struct placing {
+    router_t *router;
+    request_t *request;
+    const resource_t *except; /* not this one, or NULL */
+    bool sent;
+} placing_t;
+
+/* Chooses a resource for the kept request KEPT, but PLACING->except. */
+static resource_t *choose_again(placing_t *placing, const wire_stanza_t *kept)
+{
+    const cp_dispatch_request_t request = {.sender = placing->request->sender,
+                                           .type = kept->type,
+                                           .payload_ns = kept->payload_ns,
+                                           .payload_attributes = kept->payload_attributes};
+    return roster_choose(placing->router->roster, &request, placing->except);
+}
+
+static void retry_parsed(const wire_stanza_t *kept, void *data)
+{
+    placing_t *placing = data;
+    resource_t *resource = choose_again(placing, kept);
+    if (resource) {
+        inflight_retry(placing->router->inflight, placing->request, resource);
+        placing->sent = true;
+    }
+}
+
+/* Sends REQUEST to another candidate than its resource, once, if enough of
+ * its time is left.  Returns false when it cannot. */
+static bool retry_elsewhere(router_t *router, request_t *request)
+{
+    if (request->retried || !outbox_is_up(router->outbox) ||
+        request->deadline - g_get_monotonic_time() < RETRY_MIN_REMAINING_US)
+        return false;
+    placing_t placing = {router, request, request->resource, false};
+    stream_parse_stanzas(request->kept, request->kept_length, retry_parsed, &placing);
+    return placing.sent;
+}
+
+static void held_parsed(const wire_stanza_t *kept, void *data)
+{
+    placing_t *placing = data;
+    router_t *router = placing->router;
+    resource_t *resource = choose_again(placing, kept);
+    if (!resource)
+        return;
+    char token[CP_TOKEN_MAX + 1];
+    plugin_t *jat = addresses_issue(router->addresses, placing->request->sender, token);
+    if (!jat) {
+        inflight_end(router->inflight, placing->request, NULL, &unencodable);
+        return;
+    }
+    inflight_place_held(router->inflight, placing->request, token, jat, resource);
+    placing->sent = true;
+}
+
+/* Starts the held requests, oldest first, while the strategy finds them a
+ * resource. */
+static void place_held(router_t *router)
+{
+    if (router->placing_held)
+        return;
+    router->placing_held = true;
+    request_t *held;
+    while ((held = inflight_oldest_held(router->inflight)) &&
+           roster_candidate_count(router->roster) > 0) {
+        placing_t placing = {router, held, NULL, false};
+        stream_parse_stanzas(held->kept, held->kept_length, held_parsed, &placing);
+        if (!placing.sent && inflight_oldest_held(router->inflight) == held)
+            break; /* the strategy declines it: it waits on */
+    }
+    router->placing_held = false;
 }
 
 /* ---- Resources that leave -------------------------------------------------- */
 
-typedef struct retry {
-    router_t *router;
-    request_t *request;
-    bool sent;
-} retry_t;
-
-/* The kept request, parsed again: it goes to another resource if the
- * strategy finds one. */
-static void retry_parsed(const wire_stanza_t *kept, void *data)
-{
-    retry_t *retry = data;
-    const cp_dispatch_request_t request = {.sender = retry->request->sender,
-                                           .type = "get",
-                                           .payload_ns = kept->payload_ns,
-                                           .payload_attributes = kept->payload_attributes};
-    resource_t *resource = roster_choose(retry->router->roster, &request);
-    if (resource) {
-        inflight_retry(retry->router->inflight, retry->request, resource, kept);
-        retry->sent = true;
-    }
-}
-
-/* Sends REQUEST, a get whose resource is going, to another candidate, once,
- * if enough of its time is left.  Returns false when it cannot. */
-static bool retry_elsewhere(router_t *router, request_t *request)
-{
-    if (!request->retry_request || request->retried || !outbox_is_up(router->outbox) ||
-        roster_candidate_count(router->roster) == 0 ||
-        request->deadline - g_get_monotonic_time() < RETRY_MIN_REMAINING_US)
-        return false;
-    retry_t retry = {router, request, false};
-    stream_parse_stanzas(request->retry_request, request->retry_length, retry_parsed, &retry);
-    return retry.sent;
-}
-
-/* RESOURCE leaves: its requests are retried (gets, with MAY_RETRY) or
- * answered with ERROR, then it is forgotten. */
+/* RESOURCE leaves: its requests are retried (gets, with MAY_RETRY and
+ * [proxy] retry_get: a set may not be idempotent) or answered with ERROR,
+ * then it is forgotten. */
 static void drop_resource(router_t *router, resource_t *resource, bool may_retry,
                           const stanza_error_t *error)
 {
     roster_set_leaving(router->roster, resource);
     while (!g_queue_is_empty(&resource->requests)) {
         request_t *request = resource->requests.head->data;
-        if (!may_retry || !retry_elsewhere(router, request))
+        bool get = request->kept && g_str_has_prefix(request->kept, "<iq") &&
+                   is_get(request->kept, request->kept_length);
+        if (!(may_retry && router->retry_get && get) || !retry_elsewhere(router, request))
             inflight_end(router->inflight, request, NULL, error);
     }
     health_forget(router->health, resource);
@@ -316,7 +368,14 @@ static const stanza_error_t *place_request(router_t *router, const wire_stanza_t
                                            .type = iq->type,
                                            .payload_ns = iq->payload_ns,
                                            .payload_attributes = iq->payload_attributes};
-    resource_t *resource = roster_choose(router->roster, &request);
+    if (roster_candidate_count(router->roster) == 0 && router->hold_us > 0) {
+        /* [proxy] hold: a resource may come back (a restart); wait for it. */
+        request_t *held = inflight_hold(router->inflight, iq, now + router->hold_us, now);
+        if (inflight_earliest(router->inflight) == held)
+            notify_deadline(router, inflight_expiry(held));
+        return NULL;
+    }
+    resource_t *resource = roster_choose(router->roster, &request, NULL);
     if (!resource) {
         inflight_withdraw(router->inflight, iq->from);
         return no_candidate(router);
@@ -328,10 +387,7 @@ static const stanza_error_t *place_request(router_t *router, const wire_stanza_t
         inflight_withdraw(router->inflight, iq->from);
         return &unencodable;
     }
-    /* A get may be retried elsewhere once; a set may not be idempotent. */
-    bool keep_for_retry = router->retry_get && strcmp(iq->type, "get") == 0;
-    request_t *started =
-        inflight_start(router->inflight, iq, token, jat, resource, keep_for_retry, now);
+    request_t *started = inflight_start(router->inflight, iq, token, jat, resource, now);
     if (!started)
         return &unencodable;
     if (inflight_earliest(router->inflight) == started)
@@ -366,6 +422,18 @@ static const stanza_error_t *place_outbound(router_t *router, const wire_stanza_
 }
 
 /* ---- IQ replies ------------------------------------------------------------- */
+
+/* True when the error reply IQ says the resource did not process the
+ * request at all: cancel/feature-not-implemented or service-unavailable. */
+static bool is_refusal(const wire_stanza_t *iq)
+{
+    g_autoptr(stanza_element_t) tree = stanza_parse(iq->bytes, iq->length);
+    const char *type = NULL;
+    const char *condition = tree ? stanza_error_condition(tree, &type) : NULL;
+    return condition && g_strcmp0(type, "cancel") == 0 &&
+           (strcmp(condition, "feature-not-implemented") == 0 ||
+            strcmp(condition, "service-unavailable") == 0);
+}
 
 static void route_reply(router_t *router, const wire_stanza_t *iq)
 {
@@ -407,12 +475,32 @@ static void route_reply(router_t *router, const wire_stanza_t *iq)
         return;
     }
 
-    health_note_answer(request->resource);
     if (!iq->bytes) {
+        health_note_answer(request->resource);
         log_warning("reply %s from %s is larger than %d bytes: its sender gets an error", id,
                     from, WIRE_STANZA_MAX);
         inflight_end(router->inflight, request, NULL, &reply_too_large);
         return;
+    }
+    if (strcmp(type, "error") == 0 && is_refusal(iq)) {
+        /* It says it did not process the request: another program logged
+         * in as the target (a videobridge as Jitsi's focus) may answer so.
+         * Once elsewhere, get or set, and it counts against its health. */
+        resource_t *resource = request->resource;
+        log_limited(&router->refused_log, CP_LOG_WARNING,
+                    "resource %s did not process request %s from %s (it answered that it "
+                    "cannot)%s",
+                    from, id, request->sender,
+                    request->retried ? "" : ": trying another resource");
+        if (health_note_failure(router->health, resource, "refused")) {
+            roster_update_candidacy(router->roster, resource);
+            note_availability(router);
+            notify_deadline(router, health_next_due(router->health));
+        }
+        if (retry_elsewhere(router, request))
+            return;
+    } else {
+        health_note_answer(request->resource);
     }
     inflight_end(router->inflight, request, iq, NULL);
 }
@@ -482,6 +570,8 @@ static void handle_iq(router_t *router, const wire_stanza_t *iq)
     bool to_domain = !address || !*address;
     if (reply && iq->id && to_domain && g_str_has_prefix(iq->id, HEALTH_PING_ID_PREFIX)) {
         handle_ping_reply(router, iq);
+    } else if (reply && to_domain && discovery_handle_reply(router->discovery, iq)) {
+        notify_deadline(router, discovery_next_due(router->discovery));
     } else if (reply && iq->id && to_domain &&
                g_str_has_prefix(iq->id, INFLIGHT_OUTBOUND_ID_PREFIX)) {
         route_answer(router, iq);
@@ -532,7 +622,7 @@ static void forward_message(router_t *router, const wire_stanza_t *message)
                                            .type = message_type(message),
                                            .payload_ns = message->payload_ns,
                                            .payload_attributes = message->payload_attributes};
-    resource_t *resource = roster_choose(router->roster, &request);
+    resource_t *resource = roster_choose(router->roster, &request, NULL);
     if (!resource) {
         answer(router, message, no_candidate(router));
         return;
@@ -638,37 +728,18 @@ static void handle_message(router_t *router, const wire_stanza_t *message)
 
 /* ---- Presence --------------------------------------------------------------- */
 
-/* Something made the target's presence unknown: ask again after a while. */
-static void schedule_rediscovery(router_t *router)
-{
-    if (router->rediscover_at >= 0)
-        return;
-    router->rediscover_at = g_get_monotonic_time() + router->rediscover_delay;
-    notify_deadline(router, router->rediscover_at);
-}
-
-static void rediscover(router_t *router, int64_t now)
-{
-    log_info("asking %s for its presence again", router->target);
-    discover_target(router);
-    router->rediscover_delay = MIN(router->rediscover_delay * 2, router->rediscover_max_us);
-    router->rediscover_at = now + router->rediscover_delay;
-}
-
-static void cancel_rediscovery(router_t *router)
-{
-    router->rediscover_at = -1;
-    router->rediscover_delay = REDISCOVER_FIRST_US;
-}
-
 static void handle_target_presence(router_t *router, const wire_stanza_t *presence,
                                    const char *addressed)
 {
     const char *from = presence->from, *type = presence->type;
     const char *name = jid_resource(from);
-    if (!type || strcmp(type, "available") == 0) {
+    bool availability = !type || strcmp(type, "available") == 0 ||
+                        strcmp(type, "unavailable") == 0 || strcmp(type, "error") == 0;
+    if (availability && !discovery_by_presence(router->discovery)) {
+        log_debug("ignored presence from %s: [proxy] discovery = ping", from);
+    } else if (!type || strcmp(type, "available") == 0) {
         if (name && *name) {
-            cancel_rediscovery(router);
+            discovery_presence_seen(router->discovery);
             roster_presence_available(router->roster, name, presence);
         }
     } else if (strcmp(type, "unavailable") == 0 || strcmp(type, "error") == 0) {
@@ -681,7 +752,8 @@ static void handle_target_presence(router_t *router, const wire_stanza_t *presen
             /* Our probe or subscription bounced: that says nothing of the
              * resources online, but we must ask again. */
             log_warning("presence error from %s: asking again later", from);
-            schedule_rediscovery(router);
+            discovery_presence_lost(router->discovery, g_get_monotonic_time());
+            notify_deadline(router, discovery_next_due(router->discovery));
         }
     } else if (strcmp(type, "subscribe") == 0) {
         send_presence(router, "subscribed", addressed, router->target);
@@ -692,7 +764,8 @@ static void handle_target_presence(router_t *router, const wire_stanza_t *presen
     } else if (strcmp(type, "unsubscribed") == 0 || strcmp(type, "unsubscribe") == 0) {
         log_warning("%s ended our subscription (%s): asking it to subscribe us again",
                     router->target, type);
-        schedule_rediscovery(router);
+        discovery_presence_lost(router->discovery, g_get_monotonic_time());
+        notify_deadline(router, discovery_next_due(router->discovery));
     }
     note_availability(router);
 }
@@ -765,7 +838,28 @@ static void take_settings(router_t *router, const config_t *config)
     g_free(router->target);
     router->target = g_strdup(config->target);
     router->retry_get = config->retry_get;
-    router->rediscover_max_us = (int64_t)config->reconnect_max * G_USEC_PER_SEC;
+    router->hold_us = (int64_t)config->hold * G_USEC_PER_SEC;
+}
+
+/* ---- Discovery's findings (discovery = ping) ------------------------------ */
+
+static void on_alive(const char *name, void *data)
+{
+    router_t *router = data;
+    if (roster_lookup(router->roster, name))
+        return;
+    roster_resource_alive(router->roster, name);
+    note_availability(router);
+}
+
+static void on_gone(const char *name, void *data)
+{
+    router_t *router = data;
+    resource_t *resource = roster_lookup(router->roster, name);
+    if (!resource)
+        return;
+    log_info("resource %s/%s is offline", router->target, name);
+    drop_resource(router, resource, true, &resource_went_offline);
 }
 
 router_t *router_new(const config_t *config, plugin_t *dispatch, plugin_t *jat,
@@ -779,11 +873,12 @@ router_t *router_new(const config_t *config, plugin_t *dispatch, plugin_t *jat,
     router->roster = roster_new(config, dispatch);
     router->health = health_new(config, router->outbox);
     router->inflight = inflight_new(config, router->outbox);
+    const discovery_events_t events = {on_alive, on_gone, router};
+    router->discovery = discovery_new(config, router->outbox, &events);
     router->addresses = addresses_new(config, jat);
     router->bounces = bounces_new();
     router->presence = service_presence_new(config, router->outbox);
     router->scratch = g_string_sized_new(512);
-    cancel_rediscovery(router);
     return router;
 }
 
@@ -796,7 +891,9 @@ void router_free(router_t *router)
     outbox_down(router->outbox, NULL, 0);
     drop_all_resources(router, &stopping);
     inflight_end_outbound(router->inflight, &stopping);
+    inflight_end_held(router->inflight, &stopping);
     inflight_free(router->inflight);
+    discovery_free(router->discovery);
     addresses_free(router->addresses);
     bounces_free(router->bounces);
     service_presence_free(router->presence);
@@ -821,6 +918,7 @@ void router_reconfigure(router_t *router, const config_t *config, plugin_t *disp
     roster_reconfigure(router->roster, config, dispatch);
     health_reconfigure(router->health, config);
     inflight_reconfigure(router->inflight, config);
+    discovery_reconfigure(router->discovery, config);
     addresses_reconfigure(router->addresses, config, jat);
     service_presence_reconfigure(router->presence, config);
     note_availability(router);
@@ -834,15 +932,14 @@ void router_pause(router_t *router, bool paused)
 void router_connected(router_t *router)
 {
     outbox_up(router->outbox);
-    cancel_rediscovery(router);
-    discover_target(router);
-    send_presence(router, NULL, router->instance_domain, router->target);
+    discovery_connected(router->discovery, g_get_monotonic_time());
+    notify_deadline(router, discovery_next_due(router->discovery));
 }
 
 void router_disconnected(router_t *router, const char *unsent, size_t length)
 {
     outbox_down(router->outbox, unsent, length);
-    cancel_rediscovery(router);
+    discovery_disconnected(router->discovery);
     drop_all_resources(router, &stream_lost);
     inflight_end_outbound(router->inflight, &outbound_stream_lost);
 }
@@ -852,26 +949,32 @@ void router_shutdown(router_t *router)
     router->stopping = true;
     drop_all_resources(router, &stopping);
     inflight_end_outbound(router->inflight, &stopping);
+    inflight_end_held(router->inflight, &stopping);
     send_presence(router, "unavailable", router->instance_domain, router->target);
 }
 
 void router_expire(router_t *router, int64_t now)
 {
     request_t *request;
-    while ((request = inflight_earliest(router->inflight)) && request->deadline <= now) {
+    while ((request = inflight_earliest(router->inflight)) && inflight_expiry(request) <= now) {
         resource_t *resource = request->resource;
+        if (request->held && request->deadline > now) {
+            log_info("request %s from %s held in vain: no resource came online", request->id,
+                     request->sender);
+            inflight_end(router->inflight, request, NULL, &hold_expired);
+            continue;
+        }
         log_info("request %s from %s timed out on %s", request->id, request->sender,
-                 resource ? resource->info.name : request->user);
+                 resource ? resource->info.name : request->user ? request->user : "no resource");
         inflight_end(router->inflight, request, NULL, &timed_out);
-        if (resource && health_note_timeout(router->health, resource)) {
+        if (resource && health_note_failure(router->health, resource, "timed out")) {
             roster_update_candidacy(router->roster, resource);
             note_availability(router);
             notify_deadline(router, health_next_due(router->health));
         }
     }
     health_ping_due(router->health, now);
-    if (router->rediscover_at >= 0 && router->rediscover_at <= now)
-        rediscover(router, now);
+    discovery_due(router->discovery, now);
     addresses_expire(router->addresses, now);
 }
 
@@ -883,10 +986,10 @@ static int64_t earlier(int64_t a, int64_t b)
 int64_t router_next_deadline(router_t *router)
 {
     request_t *earliest = inflight_earliest(router->inflight);
-    int64_t next = earliest ? earliest->deadline : -1;
+    int64_t next = earliest ? inflight_expiry(earliest) : -1;
     next = earlier(next, health_next_due(router->health));
     next = earlier(next, addresses_next_expiry(router->addresses));
-    return earlier(next, router->rediscover_at);
+    return earlier(next, discovery_next_due(router->discovery));
 }
 
 size_t router_pending_count(const router_t *router)

@@ -72,12 +72,12 @@ static char *last_ping_id(fixture_t *f)
 static void health__benches_after_unhealthy_after_timeouts_in_a_row(void **state)
 {
     fixture_t *f = *state;
-    assert_false(health_note_timeout(f->health, &f->resource));
+    assert_false(health_note_failure(f->health, &f->resource, "timed out"));
     health_note_answer(&f->resource); /* an answer breaks the row */
-    assert_false(health_note_timeout(f->health, &f->resource));
+    assert_false(health_note_failure(f->health, &f->resource, "timed out"));
     assert_false(health_is_benched(&f->resource));
     assert_int_equal(f->sent->len, 0);
-    assert_true(health_note_timeout(f->health, &f->resource));
+    assert_true(health_note_failure(f->health, &f->resource, "timed out"));
     assert_true(health_is_benched(&f->resource));
     g_autofree char *id = last_ping_id(f);
     assert_true(g_str_has_prefix(id, HEALTH_PING_ID_PREFIX));
@@ -87,8 +87,8 @@ static void health__benches_after_unhealthy_after_timeouts_in_a_row(void **state
 static void health__ends_the_bench_only_on_a_result_to_the_ping_owed(void **state)
 {
     fixture_t *f = *state;
-    health_note_timeout(f->health, &f->resource);
-    health_note_timeout(f->health, &f->resource);
+    health_note_failure(f->health, &f->resource, "timed out");
+    health_note_failure(f->health, &f->resource, "timed out");
     g_autofree char *id = last_ping_id(f);
     assert_false(health_note_ping_reply(f->health, &f->resource, "cp-health-999", "result"));
     assert_false(health_note_ping_reply(f->health, &f->resource, id, "error"));
@@ -101,8 +101,8 @@ static void health__ends_the_bench_only_on_a_result_to_the_ping_owed(void **stat
 static void health_ping_due__pings_again_when_the_last_went_unanswered(void **state)
 {
     fixture_t *f = *state;
-    health_note_timeout(f->health, &f->resource);
-    health_note_timeout(f->health, &f->resource);
+    health_note_failure(f->health, &f->resource, "timed out");
+    health_note_failure(f->health, &f->resource, "timed out");
     g_autofree char *first = last_ping_id(f);
     int64_t due = health_next_due(f->health);
     health_ping_due(f->health, due - 1);

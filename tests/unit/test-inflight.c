@@ -102,7 +102,7 @@ static void do_start(const wire_stanza_t *iq, void *data)
     else
         assert_int_equal(plugin_encode(call->f->jat, iq->from, 0, token, sizeof token), CP_OK);
     call->request = inflight_start(call->f->inflight, iq, token, call->f->jat, call->resource,
-                                   true, g_get_monotonic_time());
+                                   g_get_monotonic_time());
 }
 
 static inflight_admission_t admit(fixture_t *f, const char *sender, const char *id)
@@ -251,28 +251,13 @@ static void inflight__keeps_the_encoding_that_made_a_token_until_its_request_end
     assert_int_equal(fake_world.jat_instances->len, 1);
 }
 
-typedef struct retry_call {
-    fixture_t *f;
-    request_t *request;
-    resource_t *to;
-} retry_call_t;
-
-static void do_retry(const wire_stanza_t *kept, void *data)
-{
-    retry_call_t *call = data;
-    inflight_retry(call->f->inflight, call->request, call->to, kept);
-}
-
 static void inflight_retry__moves_a_request_to_another_resource_with_its_token(void **state)
 {
     fixture_t *f = *state;
     request_t *request = start(f, ALICE, "q1", &f->worker1);
-    assert_non_null(request->retry_request);
+    assert_non_null(request->kept);
     g_ptr_array_set_size(f->sent, 0);
-    retry_call_t call = {f, request, &f->worker2};
-    assert_int_equal(stream_parse_stanzas(request->retry_request, request->retry_length,
-                                          do_retry, &call),
-                     1);
+    inflight_retry(f->inflight, request, &f->worker2);
     assert_true(request->retried);
     assert_ptr_equal(request->resource, &f->worker2);
     assert_int_equal(f->worker1.info.in_flight, 0);
@@ -403,6 +388,76 @@ static void inflight_admit__keeps_half_the_room_for_users(void **state)
     start(f, "bob@example.org/pc", "q1", &f->worker1);
 }
 
+/* [proxy] hold: a request waits for a resource, keeps its deadline, and
+ * is placed in arrival order. */
+typedef struct hold_call {
+    fixture_t *f;
+    int64_t hold_until;
+    request_t *request;
+} hold_call_t;
+
+static void do_hold(const wire_stanza_t *iq, void *data)
+{
+    hold_call_t *call = data;
+    call->request = inflight_hold(call->f->inflight, iq, call->hold_until, g_get_monotonic_time());
+}
+
+static request_t *hold(fixture_t *f, const char *sender, const char *id, int64_t hold_until)
+{
+    assert_int_equal(admit(f, sender, id), INFLIGHT_ADMITTED);
+    g_autofree char *xml = g_strdup_printf("<iq type='set' id='%s' from='%s' "
+                                           "to='proxy.example.org'><q xmlns='urn:x'/></iq>",
+                                           id, sender);
+    hold_call_t call = {f, hold_until, NULL};
+    with_stanza(xml, do_hold, &call);
+    assert_non_null(call.request);
+    return call.request;
+}
+
+static void inflight_hold__waits_in_arrival_order_then_goes_with_its_deadline(void **state)
+{
+    fixture_t *f = *state;
+    int64_t now = g_get_monotonic_time();
+    request_t *first = hold(f, ALICE, "h1", now + 60 * G_USEC_PER_SEC);
+    request_t *second = hold(f, "bob@example.org/pc", "h1", now + 60 * G_USEC_PER_SEC);
+    assert_int_equal(inflight_held_count(f->inflight), 2);
+    assert_int_equal(f->sent->len, 0);
+    /* request_timeout (10 s) comes before the hold's end. */
+    assert_true(inflight_expiry(first) == first->deadline);
+    assert_ptr_equal(inflight_oldest_held(f->inflight), first);
+    /* A duplicate of a held request is a duplicate. */
+    assert_int_equal(admit(f, ALICE, "h1"), INFLIGHT_DUPLICATE);
+
+    char token[CP_TOKEN_MAX + 1];
+    assert_int_equal(plugin_encode(f->jat, ALICE, 0, token, sizeof token), CP_OK);
+    int64_t deadline = first->deadline;
+    assert_true(inflight_place_held(f->inflight, first, token, f->jat, &f->worker1));
+    assert_false(first->held);
+    assert_int_equal(first->deadline, deadline);
+    assert_ptr_equal(inflight_oldest_held(f->inflight), second);
+    assert_non_null(strstr(f->sent->pdata[0], "to='service@example.org/worker-1'"));
+    assert_non_null(strstr(f->sent->pdata[0], "<q xmlns='urn:x'/>"));
+    request_t *found;
+    assert_int_equal(inflight_match_reply(f->inflight, token, "h1", "worker-1", &found),
+                     INFLIGHT_MATCHED);
+
+    const stanza_error_t error = {"cancel", "service-unavailable", NULL};
+    g_ptr_array_set_size(f->sent, 0);
+    inflight_end_held(f->inflight, &error);
+    assert_int_equal(inflight_held_count(f->inflight), 0);
+    assert_non_null(strstr(f->sent->pdata[0], "to='bob@example.org/pc'"));
+    assert_int_equal(inflight_count(f->inflight), 1);
+}
+
+static void inflight_expiry__is_the_end_of_the_hold_when_sooner(void **state)
+{
+    fixture_t *f = *state;
+    int64_t soon = g_get_monotonic_time() + G_USEC_PER_SEC;
+    request_t *held = hold(f, ALICE, "h1", soon);
+    assert_int_equal(inflight_expiry(held), soon);
+    assert_ptr_equal(inflight_earliest(f->inflight), held);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -420,6 +475,8 @@ int main(void)
         T(inflight_start_outbound__gives_ids_of_its_own_and_routes_the_answer_back),
         T(inflight_end_outbound__answers_every_outbound_request_and_only_those),
         T(inflight_admit__keeps_half_the_room_for_users),
+        T(inflight_hold__waits_in_arrival_order_then_goes_with_its_deadline),
+        T(inflight_expiry__is_the_end_of_the_hold_when_sooner),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

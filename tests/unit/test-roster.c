@@ -100,7 +100,7 @@ static resource_t *presence(fixture_t *f, const char *name, const char *children
 static resource_t *choose(fixture_t *f)
 {
     const cp_dispatch_request_t request = {.sender = "a@b/c", .type = "get"};
-    return roster_choose(f->roster, &request);
+    return roster_choose(f->roster, &request, NULL);
 }
 
 static void roster_presence_available__adds_once_then_updates_show_and_priority(void **state)

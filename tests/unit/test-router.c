@@ -1092,12 +1092,205 @@ static void router__tells_subscribed_users_when_the_service_comes_and_goes(void 
     assert_int_equal(f->sent->len, 0);
 }
 
+/* ---- Issue 12: hold, refusals, discovery by ping ------------------------- */
+
+WITH_CONFIG(with_hold, "", "hold = 10\n")
+
+/* While no resource can take it, a request waits for one (Jicofo
+ * restarting) and goes to the first that comes, in arrival order. */
+static void router__holds_requests_until_a_resource_comes_online(void **state)
+{
+    fixture_t *f = *state;
+    clear_sent(f);
+    receive(f, "<iq type='set' id='h1' from='" ALICE "' to='" DOMAIN "'><c xmlns='urn:x'/></iq>");
+    receive(f, "<iq type='set' id='h2' from='bob@example.org/pc' to='" DOMAIN "'>"
+               "<c xmlns='urn:x'/></iq>");
+    assert_int_equal(f->sent->len, 0);
+    assert_int_equal(router_pending_count(f->router), 2);
+    online(f, "worker-1");
+    assert_int_equal(f->sent->len, 2);
+    assert_attr(f->sent->pdata[0], "id", "h1");
+    assert_attr(f->sent->pdata[0], "to", TARGET "/worker-1");
+    assert_attr(f->sent->pdata[1], "id", "h2");
+    clear_sent(f);
+    receive(f, "<iq type='result' id='h1' from='" TARGET "/worker-1' to='" DOMAIN "/t1'/>");
+    assert_attr(only_sent(f), "to", ALICE);
+}
+
+/* The hold runs out: cancel/service-unavailable, once. */
+static void router__answers_service_unavailable_when_the_hold_runs_out(void **state)
+{
+    fixture_t *f = *state;
+    clear_sent(f);
+    receive(f, "<iq type='set' id='h1' from='" ALICE "' to='" DOMAIN "'><c xmlns='urn:x'/></iq>");
+    int64_t due = router_next_deadline(f->router);
+    assert_true(due > g_get_monotonic_time() + 9 * G_USEC_PER_SEC);
+    router_expire(f->router, due - 1);
+    assert_int_equal(f->sent->len, 0);
+    router_expire(f->router, due);
+    assert_error(only_sent(f), "iq", ALICE, "h1", "cancel", "service-unavailable");
+    clear_sent(f);
+    online(f, "worker-1");
+    assert_int_equal(f->sent->len, 0);
+    assert_int_equal(router_pending_count(f->router), 0);
+}
+
+static void router__answers_held_requests_when_it_stops(void **state)
+{
+    fixture_t *f = *state;
+    receive(f, "<iq type='get' id='h1' from='" ALICE "' to='" DOMAIN "'><c xmlns='urn:x'/></iq>");
+    clear_sent(f);
+    router_shutdown(f->router);
+    assert_error(f->sent->pdata[0], "iq", ALICE, "h1", "cancel", "service-unavailable");
+    assert_int_equal(router_pending_count(f->router), 0);
+}
+
+/* A resource that answers it did not process a request (a videobridge
+ * logged in as Jitsi's focus): tried once elsewhere, get or set. */
+static void router__tries_another_resource_when_one_did_not_process_a_request(void **state)
+{
+    fixture_t *f = *state;
+    online(f, "worker-1");
+    online(f, "videobridge");
+    fake_world.preferred = "videobridge";
+    clear_sent(f);
+    receive(f, "<iq type='set' id='c1' from='" ALICE "' to='" DOMAIN "'><c xmlns='urn:x'/></iq>");
+    assert_attr(only_sent(f), "to", TARGET "/videobridge");
+    clear_sent(f);
+    receive(f, "<iq type='error' id='c1' from='" TARGET "/videobridge' to='" DOMAIN "/t1'>"
+               "<error type='cancel'><feature-not-implemented "
+               "xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>");
+    assert_attr(only_sent(f), "to", TARGET "/worker-1");
+    assert_attr(only_sent(f), "type", "set");
+    clear_sent(f);
+    receive(f, "<iq type='result' id='c1' from='" TARGET "/worker-1' to='" DOMAIN "/t1'/>");
+    assert_attr(only_sent(f), "to", ALICE);
+    assert_attr(only_sent(f), "type", "result");
+}
+
+/* Only once: a second refusal goes to the sender; an error that is not a
+ * refusal goes to the sender at once. */
+static void router__passes_on_the_second_refusal_and_any_other_error(void **state)
+{
+    fixture_t *f = *state;
+    online(f, "worker-1");
+    online(f, "worker-2");
+    fake_world.preferred = "worker-1";
+    request(f, "c1");
+    clear_sent(f);
+    receive(f, "<iq type='error' id='c1' from='" TARGET "/worker-1' to='" DOMAIN "/t1'>"
+               "<error type='cancel'><service-unavailable "
+               "xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>");
+    assert_attr(only_sent(f), "to", TARGET "/worker-2");
+    clear_sent(f);
+    receive(f, "<iq type='error' id='c1' from='" TARGET "/worker-2' to='" DOMAIN "/t1'>"
+               "<error type='cancel'><service-unavailable "
+               "xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>");
+    assert_error(only_sent(f), "iq", ALICE, "c1", "cancel", "service-unavailable");
+    request(f, "c2");
+    clear_sent(f);
+    receive(f, "<iq type='error' id='c2' from='" TARGET "/worker-1' to='" DOMAIN "/t2'>"
+               "<error type='modify'><bad-request "
+               "xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>");
+    assert_error(only_sent(f), "iq", ALICE, "c2", "modify", "bad-request");
+}
+
+WITH_CONFIG(with_refusal_bench, "", "unhealthy_after = 2\n")
+
+/* After unhealthy_after refusals in a row, the resource is benched like one
+ * that times out. */
+static void router__benches_a_resource_that_keeps_refusing(void **state)
+{
+    fixture_t *f = *state;
+    online(f, "worker-1");
+    online(f, "videobridge");
+    for (int i = 1; i <= 2; i++) {
+        fake_world.preferred = "videobridge";
+        g_autofree char *id = g_strdup_printf("c%d", i);
+        request(f, id);
+        const char *token = strrchr(xmpp_stanza_get_from(only_sent(f)), '/') + 1;
+        g_autofree char *from_token = g_strdup(token);
+        clear_sent(f);
+        receive(f, "<iq type='error' id='%s' from='" TARGET "/videobridge' to='" DOMAIN "/%s'>"
+                   "<error type='cancel'><feature-not-implemented "
+                   "xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>",
+                id, from_token);
+    }
+    /* Benched: pinged, and no longer offered. */
+    fake_world.preferred = "videobridge";
+    request(f, "c3");
+    assert_attr(only_sent(f), "to", TARGET "/worker-1");
+}
+
+WITH_CONFIG(with_ping_discovery, "",
+            "discovery = ping\nresources = focus1;focus2\nping_interval = 10\nping_timeout = 5\n")
+
+static xmpp_stanza_t *sent_ping_to(fixture_t *f, const char *to)
+{
+    for (guint i = 0; i < f->sent->len; i++) {
+        xmpp_stanza_t *stanza = f->sent->pdata[i];
+        const char *id = xmpp_stanza_get_id(stanza);
+        if (g_strcmp0(xmpp_stanza_get_to(stanza), to) == 0 && id &&
+            g_str_has_prefix(id, "cp-discover-"))
+            return stanza;
+    }
+    return NULL;
+}
+
+/* discovery = ping: no subscription; the named resources are pinged, and
+ * one is online while it answers. */
+static void router__discovers_resources_by_ping_without_a_subscription(void **state)
+{
+    fixture_t *f = *state;
+    for (guint i = 0; i < f->sent->len; i++)
+        if (g_strcmp0(xmpp_stanza_get_name(f->sent->pdata[i]), "presence") == 0)
+            assert_true(g_strcmp0(xmpp_stanza_get_type(f->sent->pdata[i]), "subscribe") != 0 &&
+                        g_strcmp0(xmpp_stanza_get_type(f->sent->pdata[i]), "probe") != 0);
+    xmpp_stanza_t *ping1 = sent_ping_to(f, TARGET "/focus1");
+    xmpp_stanza_t *ping2 = sent_ping_to(f, TARGET "/focus2");
+    assert_non_null(ping1);
+    assert_non_null(ping2);
+    g_autofree char *id1 = g_strdup(xmpp_stanza_get_id(ping1));
+    g_autofree char *id2 = g_strdup(xmpp_stanza_get_id(ping2));
+    receive(f, "<iq type='result' id='%s' from='" TARGET "/focus1' to='" DOMAIN "'/>", id1);
+    receive(f, "<iq type='error' id='%s' from='" TARGET "/focus2' to='" DOMAIN "'/>", id2);
+    assert_int_equal(router_resource_count(f->router), 1);
+    request(f, "q1");
+    assert_attr(only_sent(f), "to", TARGET "/focus1");
+
+    /* Presence says nothing under discovery = ping. */
+    receive(f, "<presence type='unavailable' from='" TARGET "/focus1' to='" DOMAIN "'/>");
+    assert_int_equal(router_resource_count(f->router), 1);
+
+    /* The next round: focus1 does not answer within ping_timeout, and its
+     * request is answered. */
+    clear_sent(f);
+    router_expire(f->router, g_get_monotonic_time() + 10 * G_USEC_PER_SEC);
+    assert_non_null(sent_ping_to(f, TARGET "/focus1"));
+    clear_sent(f);
+    router_expire(f->router, g_get_monotonic_time() + 16 * G_USEC_PER_SEC);
+    assert_int_equal(router_resource_count(f->router), 0);
+    assert_error(f->sent->pdata[0], "iq", ALICE, "q1", "cancel", "service-unavailable");
+}
+
 int main(void)
 {
 
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(router_connected__probes_then_subscribes_then_announces),
+        cmocka_unit_test_setup_teardown(router__holds_requests_until_a_resource_comes_online,
+                                        setup_with_hold, teardown),
+        cmocka_unit_test_setup_teardown(router__answers_service_unavailable_when_the_hold_runs_out,
+                                        setup_with_hold, teardown),
+        cmocka_unit_test_setup_teardown(router__answers_held_requests_when_it_stops,
+                                        setup_with_hold, teardown),
+        T(router__tries_another_resource_when_one_did_not_process_a_request),
+        T(router__passes_on_the_second_refusal_and_any_other_error),
+        cmocka_unit_test_setup_teardown(router__benches_a_resource_that_keeps_refusing,
+                                        setup_with_refusal_bench, teardown),
+        cmocka_unit_test_setup_teardown(router__discovers_resources_by_ping_without_a_subscription,
+                                        setup_with_ping_discovery, teardown),
         T(router__sends_the_services_message_to_the_user_from_the_bare_domain),
         T(router__routes_a_bounce_back_to_the_resource_that_sent_the_message),
         T(router__drops_the_bounce_of_a_users_message),
