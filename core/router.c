@@ -997,6 +997,11 @@ size_t router_pending_count(const router_t *router)
     return inflight_count(router->inflight);
 }
 
+size_t router_held_count(const router_t *router)
+{
+    return inflight_held_count(router->inflight);
+}
+
 size_t router_resource_count(const router_t *router)
 {
     return roster_count(router->roster);

@@ -64,7 +64,8 @@ void router_connected(router_t *router);
  * UNSENT (LENGTH bytes, borrowed, may be NULL) are whole stanzas the stream
  * took but never wrote: they are held and sent first once it is back.  The
  * resources are forgotten, and every request in flight is answered with
- * wait/remote-server-timeout once the stream is back. */
+ * wait/remote-server-timeout once the stream is back, but those held for a
+ * resource ([proxy] hold), which wait on. */
 void router_disconnected(router_t *router, const char *unsent, size_t length);
 
 /* Client-proxy stops: every request in flight is answered with
@@ -79,7 +80,10 @@ void router_expire(router_t *router, int64_t now);
 /* When router_expire() next has something to do (monotonic µs), or -1. */
 int64_t router_next_deadline(router_t *router);
 
+/* Requests in flight, in both directions, held ones included. */
 size_t router_pending_count(const router_t *router);
+/* Requests waiting for a resource ([proxy] hold). */
+size_t router_held_count(const router_t *router);
 size_t router_resource_count(const router_t *router);
 
 #endif
