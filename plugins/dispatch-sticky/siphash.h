@@ -1,9 +1,9 @@
 /* SipHash-2-4 (Aumasson and Bernstein, 2012), 64-bit output, fed in pieces.
  *
- * dispatch-sticky scores each (sender, resource) pair with it: a keyed hash
- * whose outputs look independent, so rendezvous hashing spreads senders
- * evenly, and whose key can be kept secret so that nobody outside can aim a
- * crafted JID at a chosen resource.
+ * dispatch-sticky scores each (sender or room, resource) pair with it: a
+ * keyed hash whose outputs look independent, so rendezvous hashing spreads
+ * them evenly, and whose key can be kept secret so that nobody outside can
+ * aim a crafted JID or room at a chosen resource.
  *
  * Internal to dispatch-sticky; not part of the plugin ABI. */
 #ifndef DISPATCH_STICKY_SIPHASH_H

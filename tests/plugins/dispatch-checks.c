@@ -9,19 +9,29 @@
 
 #include "fake-host.h"
 
+static const char *const no_attributes[] = {NULL};
+
 const cp_dispatch_request_t dispatch_request = {
     .sender = "juliet@example.com/balcony",
     .type = "get",
     .payload_ns = "urn:example:ping",
+    .payload_attributes = no_attributes,
 };
 
 dispatch_fixture_t *dispatch_fixture_new(const char *seed, const char *prefix, size_t n)
 {
+    const char *const config[] = {seed != NULL ? "seed" : NULL, seed, NULL};
+    return dispatch_fixture_new_with(config, prefix, n);
+}
+
+dispatch_fixture_t *dispatch_fixture_new_with(const char *const *config, const char *prefix,
+                                              size_t n)
+{
     assert_true(n <= DISPATCH_MAX_RESOURCES);
     dispatch_fixture_t *fx = g_new0(dispatch_fixture_t, 1);
     fx->host = fake_host_new();
-    if (seed != NULL)
-        fake_host_set(fx->host, "seed", seed);
+    for (const char *const *option = config; option[0] != NULL; option += 2)
+        fake_host_set(fx->host, option[0], option[1]);
     fx->ops = fake_host_dispatch_ops();
     int status = fake_host_init_plugin(fx->host, &fx->state);
     if (status != CP_OK)
@@ -85,23 +95,36 @@ int dispatch_select(dispatch_fixture_t *fx, size_t n)
     return index;
 }
 
+/* Selects for REQUEST among CANDIDATES[0..N); returns the resource's number. */
+static size_t pick(dispatch_fixture_t *fx, const cp_dispatch_request_t *request,
+                   const cp_resource_t *const *candidates, size_t n)
+{
+    int index = fx->ops->select(fx->state, request, candidates, n);
+    if (index < 0 || (size_t)index >= n)
+        fail_msg("select among %zu returned %d for %s", n, index, request->sender);
+    return (size_t)(candidates[index] - fx->resources);
+}
+
 size_t dispatch_pick_among(dispatch_fixture_t *fx, const char *sender,
                            const cp_resource_t *const *candidates, size_t n)
 {
-    const cp_dispatch_request_t request = {
-        .sender = sender, .type = dispatch_request.type, .payload_ns = dispatch_request.payload_ns,
-    };
-    int index = fx->ops->select(fx->state, &request, candidates, n);
-    if (index < 0 || (size_t)index >= n)
-        fail_msg("select among %zu returned %d for %s", n, index, sender);
-    return (size_t)(candidates[index] - fx->resources);
+    cp_dispatch_request_t request = dispatch_request;
+    request.sender = sender;
+    return pick(fx, &request, candidates, n);
 }
 
 size_t dispatch_pick(dispatch_fixture_t *fx, const char *sender)
 {
+    cp_dispatch_request_t request = dispatch_request;
+    request.sender = sender;
+    return dispatch_pick_request(fx, &request);
+}
+
+size_t dispatch_pick_request(dispatch_fixture_t *fx, const cp_dispatch_request_t *request)
+{
     if (fx->shuffle != NULL)
         dispatch_shuffle(fx, fx->shuffle);
-    return dispatch_pick_among(fx, sender, fx->candidates, fx->n);
+    return pick(fx, request, fx->candidates, fx->n);
 }
 
 double dispatch_chi_square(const unsigned *counts, size_t n, unsigned total)

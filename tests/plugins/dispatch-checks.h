@@ -25,13 +25,18 @@ typedef struct dispatch_fixture {
     GRand *shuffle; /* NULL, or dispatch_pick() shuffles the candidates first; owned */
 } dispatch_fixture_t;
 
-/** A get from juliet@example.com/balcony with a ping payload. */
+/** A get from juliet@example.com/balcony with a ping payload, which has no
+ *  attributes. */
 extern const cp_dispatch_request_t dispatch_request;
 
 /** Makes a host with SEED as its "seed" (NULL: none) and inits the plugin,
  *  which must succeed.  The resources are named PREFIX0, PREFIX1, ...; the
  *  first N (no presence announced) are the candidates, in order. */
 dispatch_fixture_t *dispatch_fixture_new(const char *seed, const char *prefix, size_t n);
+/** dispatch_fixture_new() with the options CONFIG (key, value pairs,
+ *  NULL-terminated) instead of a seed. */
+dispatch_fixture_t *dispatch_fixture_new_with(const char *const *config, const char *prefix,
+                                              size_t n);
 /** Finis the plugin, with whoever is still online, and frees the fixture. */
 void dispatch_fixture_free(dispatch_fixture_t *fx);
 
@@ -54,6 +59,8 @@ size_t dispatch_pick_among(dispatch_fixture_t *fx, const char *sender,
 /** dispatch_pick_among() the fixture's candidates, shuffled first when
  *  fx->shuffle is set. */
 size_t dispatch_pick(dispatch_fixture_t *fx, const char *sender);
+/** dispatch_pick() for REQUEST as it is (its payload's attributes, say). */
+size_t dispatch_pick_request(dispatch_fixture_t *fx, const cp_dispatch_request_t *request);
 
 /** Pearson's chi-square statistic of COUNTS[0..N) against a uniform
  *  distribution over TOTAL draws. */
