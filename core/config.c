@@ -562,13 +562,15 @@ void config_free(config_t *config)
 
 bool config_key_is_secret(const char *key)
 {
-    static const char *const secret_words[] = {"secret", "seed", "password", "key", NULL};
+    /* "key" alone names no secret: [dispatch:sticky] key says what to
+     * place by.  "api_key" and the like do. */
+    static const char *const secret_words[] = {"secret", "seed", "password", NULL};
     for (const char *const *word = secret_words; *word; word++) {
         g_autofree char *suffix = g_strconcat("_", *word, NULL);
         if (strcmp(key, *word) == 0 || g_str_has_suffix(key, suffix))
             return true;
     }
-    return false;
+    return g_str_has_suffix(key, "_key");
 }
 
 /* Returns the value of GROUP/KEY in CONFIG, stripped, or NULL. */

@@ -100,8 +100,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(config_t, config_free)
 bool config_resource_allowed(char *const *patterns, const char *resource);
 
 /* True when an option named KEY, in any group, holds a secret, whose value
- * is never logged: KEY is "secret", "seed", "password" or "key", or ends in
- * "_secret", "_seed", "_password" or "_key" ("key_file", a path, does not).
+ * is never logged: KEY is "secret", "seed" or "password", or ends in
+ * "_secret", "_seed", "_password" or "_key" ("key_file", a path, does not;
+ * neither does "key" alone: [dispatch:sticky] key is no secret).
  * README.md's configuration section and plugin.h tell operators and plugin
  * authors the same rule. */
 bool config_key_is_secret(const char *key);

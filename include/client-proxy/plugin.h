@@ -21,10 +21,11 @@
  * What else the host guarantees:
  *   - init() sees only the plugin's own configuration group; a plugin never
  *     reads the operator's secrets.
- *   - The host never logs the value of an option named secret, seed,
- *     password or key, or ending in _secret, _seed, _password or _key (not
- *     key_file, a path), so give every option that holds a secret such a
- *     name, and quote its value in no log() or config_error() of your own.
+ *   - The host never logs the value of an option named secret, seed or
+ *     password, or ending in _secret, _seed, _password or _key (not
+ *     key_file, a path, nor key alone), so give every option that holds a
+ *     secret such a name, and quote its value in no log() or
+ *     config_error() of your own.
  *   - select() is called with at least one candidate.  The candidates are
  *     the online resources that match the operator's [proxy] resources
  *     filter and are not draining (presence show "dnd" or "xa").

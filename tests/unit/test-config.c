@@ -331,9 +331,22 @@ static void config_changes__lists_secret_options_without_their_values(void **sta
                                 "[encoding:vault] lifetime (60 -> 90)"));
 }
 
+static void config_key_is_secret__names_secrets_but_not_paths_or_the_sticky_key(void **state)
+{
+    (void)state;
+    const char *const secret[] = {"secret", "seed", "password", "api_key", "db_password",
+                                  "shared_secret", "hash_seed"};
+    const char *const not_secret[] = {"key", "key_file", "keys", "seeds", "domain", "path"};
+    for (size_t i = 0; i < G_N_ELEMENTS(secret); i++)
+        assert_true(config_key_is_secret(secret[i]));
+    for (size_t i = 0; i < G_N_ELEMENTS(not_secret); i++)
+        assert_false(config_key_is_secret(not_secret[i]));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(config_key_is_secret__names_secrets_but_not_paths_or_the_sticky_key),
         cmocka_unit_test(config_load__reads_every_key),
         cmocka_unit_test(config_load__applies_defaults),
         cmocka_unit_test(config_load__names_a_missing_file),
