@@ -301,13 +301,13 @@ static void config_changes__lists_secret_options_without_their_values(void **sta
     (void)state;
     g_autoptr(config_t) before = load_valid(
         VALID_CONFIG "[dispatch:sticky]\nseed = 11111\n"
-                     "[encoding:vault]\npassword = old-pw\nkey = old-key\napi_secret = old-s\n"
+                     "[encoding:vault]\npassword = old-pw\napi_secret = old-s\n"
                      "signing_key = old-k\nkey_file = /etc/a.key\nlifetime = 60\n");
     g_autoptr(config_t) after = load_valid(
         "[component]\ndomain = proxy.example.org\nsecret = " DISTINCT_SECRET "\n"
         "[proxy]\ntarget = service@example.org\n"
         "[dispatch:sticky]\nseed = 22222\n"
-        "[encoding:vault]\npassword = new-pw\nkey = new-key\napi_secret = new-s\n"
+        "[encoding:vault]\npassword = new-pw\napi_secret = new-s\n"
         "signing_key = new-k\nkey_file = /etc/b.key\nlifetime = 90\n"
         "[dispatch:random]\nrandom_seed = new-rs\n");
     g_auto(GStrv) changes = config_changes(before, after);
@@ -320,7 +320,6 @@ static void config_changes__lists_secret_options_without_their_values(void **sta
     assert_true(g_strv_contains((const char *const *)changes, "[component] secret"));
     assert_true(g_strv_contains((const char *const *)changes, "[dispatch:sticky] seed"));
     assert_true(g_strv_contains((const char *const *)changes, "[encoding:vault] password"));
-    assert_true(g_strv_contains((const char *const *)changes, "[encoding:vault] key"));
     assert_true(g_strv_contains((const char *const *)changes, "[encoding:vault] api_secret"));
     assert_true(g_strv_contains((const char *const *)changes, "[encoding:vault] signing_key"));
     assert_true(g_strv_contains((const char *const *)changes, "[dispatch:random] random_seed"));
