@@ -22,6 +22,8 @@ static const char *const proxy_keys[] = {
     "retry_get", "unhealthy_after", "address_lifetime", "hold",       "discovery",
     "ping_interval", "ping_timeout", NULL};
 static const char *const plugins_keys[] = {"path", NULL};
+static const char *const metrics_keys[] = {"listen", NULL};
+static const char *const admin_keys[] = {"jids", NULL};
 static const char *const limits_keys[] = {"in_flight", "in_flight_per_sender", "rate_per_sender",
                                           "burst_per_sender", "addresses", NULL};
 
@@ -386,6 +388,72 @@ static bool read_limits(config_t *config, GError **error)
                     &config->addresses, error);
 }
 
+/* [metrics] listen = HOST:PORT, IPv6 addresses in brackets. */
+static bool read_metrics(config_t *config, GError **error)
+{
+    const char *g = CONFIG_GROUP_METRICS;
+    if (!check_keys(config, g, metrics_keys, error))
+        return false;
+    if (!g_key_file_has_key(config->keyfile, g, "listen", NULL))
+        return true;
+    g_autofree char *listen = read_string(config, g, "listen", NULL, error);
+    if (!listen)
+        return false;
+    const char *colon = strrchr(listen, ':');
+    g_autofree char *host = colon ? g_strndup(listen, (gsize)(colon - listen)) : NULL;
+    if (host && host[0] == '[') {
+        size_t length = strlen(host);
+        if (length < 3 || host[length - 1] != ']') {
+            g_clear_pointer(&host, g_free);
+        } else {
+            char *inner = g_strndup(host + 1, length - 2);
+            g_free(host);
+            host = inner;
+        }
+    } else if (host && strchr(host, ':')) {
+        g_clear_pointer(&host, g_free); /* an IPv6 address needs its brackets */
+    }
+    gint64 port = 0;
+    if (!host || !*host || !g_ascii_string_to_signed(colon + 1, 10, 1, 65535, &port, NULL)) {
+        set_error(error, config, CONFIG_ERROR_INVALID, g, "listen",
+                  "expected HOST:PORT (an IPv6 address in brackets), got \"%s\"", listen);
+        return false;
+    }
+    config->metrics_host = g_steal_pointer(&host);
+    config->metrics_port = (int)port;
+    return true;
+}
+
+/* [admin] jids = bare JIDs separated by ';'. */
+static bool read_admin(config_t *config, GError **error)
+{
+    const char *g = CONFIG_GROUP_ADMIN;
+    if (!check_keys(config, g, admin_keys, error))
+        return false;
+    if (!g_key_file_has_key(config->keyfile, g, "jids", NULL))
+        return true;
+    g_autofree char *text = read_string(config, g, "jids", NULL, error);
+    if (!text)
+        return false;
+    g_auto(GStrv) jids = g_strsplit(text, ";", -1);
+    GPtrArray *kept = g_ptr_array_new_with_free_func(g_free);
+    for (char **jid = jids; *jid; jid++) {
+        g_strstrip(*jid);
+        if (!**jid)
+            continue;
+        if (!jid_is_bare(*jid)) {
+            set_error(error, config, CONFIG_ERROR_INVALID, g, "jids",
+                      "\"%s\" is not a bare JID (user@domain)", *jid);
+            g_ptr_array_free(kept, TRUE);
+            return false;
+        }
+        g_ptr_array_add(kept, g_ascii_strdown(*jid, -1));
+    }
+    g_ptr_array_add(kept, NULL);
+    config->admin_jids = (char **)g_ptr_array_free(kept, FALSE);
+    return true;
+}
+
 static bool check_groups(config_t *config, GError **error)
 {
     static const char *const required[] = {CONFIG_GROUP_COMPONENT, CONFIG_GROUP_PROXY, NULL};
@@ -399,6 +467,7 @@ static bool check_groups(config_t *config, GError **error)
     for (char **group = groups; *group; group++) {
         if (strcmp(*group, CONFIG_GROUP_COMPONENT) && strcmp(*group, CONFIG_GROUP_PROXY) &&
             strcmp(*group, CONFIG_GROUP_PLUGINS) && strcmp(*group, CONFIG_GROUP_LIMITS) &&
+            strcmp(*group, CONFIG_GROUP_METRICS) && strcmp(*group, CONFIG_GROUP_ADMIN) &&
             !g_str_has_prefix(*group, CONFIG_GROUP_DISPATCH_PREFIX) &&
             !g_str_has_prefix(*group, CONFIG_GROUP_ENCODING_PREFIX)) {
             set_error(error, config, CONFIG_ERROR_INVALID, *group, NULL, "unknown group");
@@ -533,7 +602,8 @@ config_t *config_load(const char *path, GError **error)
 
     if (!check_groups(config, error) || !read_component(config, error) ||
         !read_proxy(config, error) || !read_plugins(config, error) ||
-        !read_limits(config, error))
+        !read_limits(config, error) || !read_metrics(config, error) ||
+        !read_admin(config, error))
         return NULL;
     return g_steal_pointer(&config);
 }
@@ -556,6 +626,8 @@ void config_free(config_t *config)
     g_free(config->dispatch);
     g_free(config->encoding);
     g_strfreev(config->plugin_path);
+    g_free(config->metrics_host);
+    g_strfreev(config->admin_jids);
     g_strfreev(config->resources);
     g_free(config);
 }

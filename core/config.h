@@ -10,6 +10,8 @@
 #define CONFIG_GROUP_PROXY "proxy"
 #define CONFIG_GROUP_PLUGINS "plugins"
 #define CONFIG_GROUP_LIMITS "limits"
+#define CONFIG_GROUP_METRICS "metrics"
+#define CONFIG_GROUP_ADMIN "admin"
 /* Plugins read only their own group: "dispatch:NAME" or "encoding:NAME". */
 #define CONFIG_GROUP_DISPATCH_PREFIX "dispatch:"
 #define CONFIG_GROUP_ENCODING_PREFIX "encoding:"
@@ -82,6 +84,15 @@ typedef struct config {
 
     /* [plugins] */
     char **plugin_path; /* NULL-terminated; directories searched first */
+
+    /* [metrics] */
+    char *metrics_host; /* listen's host (IPv6 without brackets), or NULL: no
+                           HTTP listener */
+    int metrics_port;
+
+    /* [admin] */
+    char **admin_jids;  /* NULL-terminated bare JIDs, lowercased, whose ad-hoc
+                           commands client-proxy runs itself; NULL: none */
 } config_t;
 
 /* Reads and validates PATH.  Returns a new config_t to be freed with

@@ -342,9 +342,40 @@ static void config_key_is_secret__names_secrets_but_not_paths_or_the_sticky_key(
         assert_false(config_key_is_secret(not_secret[i]));
 }
 
+static void config_load__reads_the_metrics_listener_and_the_admins(void **state)
+{
+    (void)state;
+    g_autoptr(config_t) v4 = load_valid(VALID_CONFIG "[metrics]\nlisten = 127.0.0.1:9464\n"
+                                                     "[admin]\njids = Admin@Example.org; "
+                                                     "ops@example.org\n");
+    assert_string_equal(v4->metrics_host, "127.0.0.1");
+    assert_int_equal(v4->metrics_port, 9464);
+    assert_int_equal(g_strv_length(v4->admin_jids), 2);
+    assert_string_equal(v4->admin_jids[0], "admin@example.org");
+    g_autoptr(config_t) v6 = load_valid(VALID_CONFIG "[metrics]\nlisten = [::1]:9100\n");
+    assert_string_equal(v6->metrics_host, "::1");
+    assert_int_equal(v6->metrics_port, 9100);
+    g_autoptr(config_t) none = load_valid(VALID_CONFIG);
+    assert_null(none->metrics_host);
+    assert_null(none->admin_jids);
+    const char *const bad[] = {"9464", "::1:9464", "[::1]9464", "host:", "host:0",
+                               "host:65536", ":9464", "[]:1"};
+    for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_autofree char *text = g_strdup_printf(VALID_CONFIG "[metrics]\nlisten = %s\n", bad[i]);
+        g_autofree char *message = load_error_with_mode(text, 0600);
+        if (!message || !strstr(message, "[metrics] listen: expected HOST:PORT"))
+            fail_msg("listen = %s: %s", bad[i], message ? message : "accepted");
+    }
+    g_autofree char *message =
+        load_error_with_mode(VALID_CONFIG "[admin]\njids = admin@example.org; example.org\n",
+                             0600);
+    assert_non_null(strstr(message, "[admin] jids: \"example.org\" is not a bare JID"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(config_load__reads_the_metrics_listener_and_the_admins),
         cmocka_unit_test(config_key_is_secret__names_secrets_but_not_paths_or_the_sticky_key),
         cmocka_unit_test(config_load__reads_every_key),
         cmocka_unit_test(config_load__applies_defaults),
