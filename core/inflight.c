@@ -8,6 +8,7 @@
 
 struct inflight {
     outbox_t *outbox;        /* borrowed */
+    metrics_t *metrics;      /* borrowed, or NULL */
     char *domain;            /* answers come from it */
     char *instance_domain;   /* requests go out from it */
     char *target;
@@ -53,10 +54,11 @@ static gboolean sender_equal(gconstpointer a, gconstpointer b)
     return strcmp(x->sender, y->sender) == 0 && strcmp(x->id, y->id) == 0;
 }
 
-inflight_t *inflight_new(const config_t *config, outbox_t *outbox)
+inflight_t *inflight_new(const config_t *config, outbox_t *outbox, metrics_t *metrics)
 {
     inflight_t *inflight = g_new0(inflight_t, 1);
     inflight->outbox = outbox;
+    inflight->metrics = metrics;
     inflight->limits = overload_new(config);
     /* The request and its strings are one allocation. */
     inflight->by_sender = g_hash_table_new_full(sender_hash, sender_equal, g_free, NULL);
@@ -280,6 +282,11 @@ request_t *inflight_oldest_held(const inflight_t *inflight)
     return inflight->held.head ? inflight->held.head->data : NULL;
 }
 
+size_t inflight_outbound_count(const inflight_t *inflight)
+{
+    return inflight->outbound.length;
+}
+
 size_t inflight_held_count(const inflight_t *inflight)
 {
     return inflight->held.length;
@@ -392,6 +399,12 @@ void inflight_end(inflight_t *inflight, request_t *request, const wire_stanza_t 
     }
     bool failed;
     int64_t elapsed = -1;
+    int64_t since_sent = g_get_monotonic_time() - request->sent_at;
+    metrics_count_request(inflight->metrics,
+                          request->user ? METRICS_OUTBOUND : METRICS_INBOUND,
+                          reply ? (strcmp(reply->type, "error") == 0 ? "error" : "result")
+                                : error->condition,
+                          (double)since_sent / G_USEC_PER_SEC);
     if (reply) {
         log_debug("reply %s from %s -> %s", request->id, reply->from, request->sender);
         wire_rewrite_with_id(inflight->scratch, reply->bytes, reply->length, from,

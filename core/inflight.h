@@ -30,6 +30,7 @@
 #include <glib.h>
 
 #include "config.h"
+#include "metrics.h"
 #include "outbox.h"
 #include "overload.h"
 #include "plugin-loader.h"
@@ -69,8 +70,9 @@ typedef struct request {
 typedef struct inflight inflight_t;
 
 /* Answers go through OUTBOX (borrowed; it outlives the table), from
- * CONFIG's domain.  CONFIG is read during the call only. */
-inflight_t *inflight_new(const config_t *config, outbox_t *outbox);
+ * CONFIG's domain, and are counted in METRICS (borrowed, may be NULL).
+ * CONFIG is read during the call only. */
+inflight_t *inflight_new(const config_t *config, outbox_t *outbox, metrics_t *metrics);
 /* The table must be empty: every request is answered before it goes. */
 void inflight_free(inflight_t *inflight);
 
@@ -173,6 +175,9 @@ void inflight_end(inflight_t *inflight, request_t *request, const wire_stanza_t 
 
 /* The request that expires first (inflight_expiry()), or NULL. */
 request_t *inflight_earliest(const inflight_t *inflight);
+
+/* How many requests the service asked users. */
+size_t inflight_outbound_count(const inflight_t *inflight);
 
 /* How many requests wait for a resource ([proxy] hold). */
 size_t inflight_held_count(const inflight_t *inflight);

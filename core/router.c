@@ -11,6 +11,7 @@
 #include "inflight.h"
 #include "jid.h"
 #include "log.h"
+#include "metrics.h"
 #include "roster.h"
 #include "service-presence.h"
 #include "stanza.h"
@@ -28,6 +29,7 @@ struct router {
     int64_t hold_us;         /* [proxy] hold */
     router_deadline_fn deadline_changed;
     void *userdata;
+    metrics_t *metrics;      /* borrowed, or NULL */
 
     outbox_t *outbox;
     roster_t *roster;
@@ -124,12 +126,35 @@ static address_t classify(const router_t *router, const char *to)
     return ADDRESS_OTHER;
 }
 
-/* Answers STANZA at once with ERROR, from FROM. */
+/* Answers STANZA at once with ERROR, from FROM; DIRECTION says whether it
+ * came from a user or from the service, for the metrics. */
 static void answer_from(router_t *router, const char *from, const wire_stanza_t *stanza,
-                        const stanza_error_t *error)
+                        const stanza_error_t *error, metrics_direction_t direction)
 {
     stanza_write_error(router->scratch, stanza->name, from, stanza->from, stanza->id, error);
     outbox_send_string(router->outbox, router->scratch);
+    if (strcmp(stanza->name, "iq") == 0)
+        metrics_count_request(router->metrics, direction, error->condition, -1);
+    else
+        metrics_count_message(router->metrics, direction, error->condition);
+}
+
+/* A stanza goes unanswered: counted by REASON (snake_case) and logged at
+ * LEVEL, within the budget of such lines. */
+static void drop(router_t *router, const char *reason, cp_log_level_t level, const char *fmt,
+                 ...) G_GNUC_PRINTF(4, 5);
+
+static void drop(router_t *router, const char *reason, cp_log_level_t level, const char *fmt,
+                 ...)
+{
+    metrics_count_dropped(router->metrics, reason);
+    if (level > log_get_level())
+        return;
+    va_list args;
+    va_start(args, fmt);
+    g_autofree char *line = g_strdup_vprintf(fmt, args);
+    va_end(args);
+    log_limited(&router->dropped_log, level, "%s", line);
 }
 
 /* Answers STANZA, which the service sent to a user's ADDRESS, at once with
@@ -139,14 +164,14 @@ static void answer_from_address(router_t *router, const char *address,
 {
     char from[CP_JID_MAX + 1];
     jid_join(from, sizeof from, router->domain, address);
-    answer_from(router, from, stanza, error);
+    answer_from(router, from, stanza, error, METRICS_OUTBOUND);
 }
 
 /* Answers STANZA at once with ERROR, from the bare domain, as every answer
  * to what was sent to the service comes. */
 static void answer(router_t *router, const wire_stanza_t *stanza, const stanza_error_t *error)
 {
-    answer_from(router, router->domain, stanza, error);
+    answer_from(router, router->domain, stanza, error, METRICS_INBOUND);
 }
 
 /* True when FROM is a resource of the target that [proxy] resources lets
@@ -441,13 +466,13 @@ static void route_reply(router_t *router, const wire_stanza_t *iq)
     const char *from_resource = jid_resource(from);
     const char *token = jid_resource(to);
     if (!jid_bare_equal(from, router->target) || !from_resource) {
-        log_limited(&router->dropped_log, CP_LOG_WARNING,
+        drop(router, "not_from_the_service", CP_LOG_WARNING,
                     "dropped IQ %s from %s: only resources of %s may reply", type, from,
                     router->target);
         return;
     }
     if (!token || !*token || !id) {
-        log_limited(&router->dropped_log, CP_LOG_WARNING,
+        drop(router, "no_token_or_id", CP_LOG_WARNING,
                     "dropped IQ %s from %s: addressed to %s, without a token or an id", type,
                     from, to);
         return;
@@ -458,18 +483,18 @@ static void route_reply(router_t *router, const wire_stanza_t *iq)
     case INFLIGHT_MATCHED:
         break;
     case INFLIGHT_NO_REQUEST:
-        log_limited(&router->dropped_log, CP_LOG_INFO,
+        drop(router, "no_request_in_flight", CP_LOG_INFO,
                     "dropped IQ %s id %s from %s: it answers no request in flight (late, "
                     "repeated, or a forged token)",
                     type, id, from);
         return;
     case INFLIGHT_WRONG_RESOURCE:
-        log_limited(&router->dropped_log, CP_LOG_WARNING,
+        drop(router, "wrong_resource", CP_LOG_WARNING,
                     "dropped IQ %s id %s from %s: the request went to resource %s", type, id,
                     from, request->resource->info.name);
         return;
     case INFLIGHT_TOKEN_REJECTED:
-        log_limited(&router->dropped_log, CP_LOG_WARNING,
+        drop(router, "token_rejected", CP_LOG_WARNING,
                     "dropped IQ %s id %s from %s: %s rejected its token", type, id, from,
                     plugin_file(request->jat));
         return;
@@ -510,7 +535,7 @@ static void route_answer(router_t *router, const wire_stanza_t *iq)
 {
     request_t *request = inflight_match_answer(router->inflight, iq->id, iq->from);
     if (!request) {
-        log_limited(&router->dropped_log, CP_LOG_INFO,
+        drop(router, "no_request_of_the_service", CP_LOG_INFO,
                     "dropped IQ %s id %s from %s: it answers no request of the service in "
                     "flight (late, or not from the user asked)",
                     iq->type, iq->id, iq->from);
@@ -553,14 +578,14 @@ static void handle_iq(router_t *router, const wire_stanza_t *iq)
         break;
     case ADDRESS_USER:
         if (request && iq->id)
-            answer_from(router, iq->to, iq, &no_such_user);
+            answer_from(router, iq->to, iq, &no_such_user, METRICS_INBOUND);
         else
-            log_limited(&router->dropped_log, CP_LOG_INFO,
+            drop(router, "answer_to_no_user", CP_LOG_INFO,
                         "dropped IQ %s from %s: addressed to %s, where no user lives",
                         type ? type : "(no type)", iq->from, iq->to);
         return;
     case ADDRESS_OTHER:
-        log_limited(&router->dropped_log, CP_LOG_WARNING,
+        drop(router, "misaddressed", CP_LOG_WARNING,
                     "dropped IQ from %s: addressed to %s, not to %s", iq->from,
                     iq->to ? iq->to : "nobody", router->domain);
         return;
@@ -638,6 +663,7 @@ static void forward_message(router_t *router, const wire_stanza_t *message)
     jid_join(from, sizeof from, router->instance_domain, token);
     log_debug("message %s from %s -> %s as %s", message->id ? message->id : "(no id)",
               message->from, to, from);
+    metrics_count_message(router->metrics, METRICS_INBOUND, "forwarded");
     wire_rewrite(router->scratch, message->bytes, message->length, from, to);
     outbox_send_string(router->outbox, router->scratch);
     plugin_forget(jat, token); /* forwarded: the address stays, unpinned */
@@ -658,6 +684,7 @@ static void send_to_user(router_t *router, const wire_stanza_t *message, const c
     }
     log_debug("message %s from %s -> %s", message->id ? message->id : "(no id)", message->from,
               user);
+    metrics_count_message(router->metrics, METRICS_OUTBOUND, "forwarded");
     wire_rewrite(router->scratch, message->bytes, message->length, router->domain, user);
     outbox_send_string(router->outbox, router->scratch);
     if (message->id)
@@ -673,7 +700,7 @@ static void route_bounce(router_t *router, const wire_stanza_t *bounce)
     if (!bounce->id || !bounce->bytes ||
         !bounces_take(router->bounces, bounce->from, bounce->id, g_get_monotonic_time(),
                       &resource, &address)) {
-        log_limited(&router->dropped_log, CP_LOG_INFO,
+        drop(router, "unmatched_message_error", CP_LOG_INFO,
                     "dropped a message error from %s: it answers no message the service sent "
                     "(or one too long ago)",
                     bounce->from);
@@ -693,10 +720,10 @@ static void handle_message(router_t *router, const wire_stanza_t *message)
         break;
     case ADDRESS_USER:
         if (!error) /* never answer an error, or two entities can loop */
-            answer_from(router, message->to, message, &no_such_user);
+            answer_from(router, message->to, message, &no_such_user, METRICS_INBOUND);
         return;
     case ADDRESS_OTHER:
-        log_limited(&router->dropped_log, CP_LOG_WARNING,
+        drop(router, "misaddressed", CP_LOG_WARNING,
                     "dropped a message from %s: addressed to %s, not to %s", message->from,
                     message->to ? message->to : "nobody", router->domain);
         return;
@@ -706,18 +733,18 @@ static void handle_message(router_t *router, const wire_stanza_t *message)
     bool to_domain = !address || !*address;
     if (is_service(router, message->from)) {
         if (error)
-            log_limited(&router->dropped_log, CP_LOG_INFO,
+            drop(router, "bounce_of_a_users_message", CP_LOG_INFO,
                         "dropped a message error from %s: a bounce of a user's message",
                         message->from);
         else if (to_domain)
-            log_limited(&router->dropped_log, CP_LOG_INFO,
+            drop(router, "service_message_to_the_domain", CP_LOG_INFO,
                         "dropped a message from %s to %s: the service writes to users' "
                         "addresses",
                         message->from, message->to);
         else
             send_to_user(router, message, address);
     } else if (jid_bare_equal(message->from, router->target)) {
-        log_limited(&router->dropped_log, CP_LOG_INFO,
+        drop(router, "from_a_resource_left_out", CP_LOG_INFO,
                     "dropped a message from %s: [proxy] resources keeps it out", message->from);
     } else if (error) {
         route_bounce(router, message);
@@ -813,7 +840,7 @@ void router_handle(router_t *router, const wire_stanza_t *stanza)
 {
     const char *name = stanza->name;
     if (!stanza->from || !*stanza->from) {
-        log_limited(&router->dropped_log, CP_LOG_WARNING, "dropped <%s/> without a sender",
+        drop(router, "no_sender", CP_LOG_WARNING, "dropped <%s/> without a sender",
                     name);
         return;
     }
@@ -869,10 +896,11 @@ router_t *router_new(const config_t *config, plugin_t *dispatch, plugin_t *jat,
     take_settings(router, config);
     router->deadline_changed = callbacks->deadline_changed;
     router->userdata = callbacks->userdata;
+    router->metrics = callbacks->metrics;
     router->outbox = outbox_new(callbacks->send, callbacks->userdata);
     router->roster = roster_new(config, dispatch);
     router->health = health_new(config, router->outbox);
-    router->inflight = inflight_new(config, router->outbox);
+    router->inflight = inflight_new(config, router->outbox, router->metrics);
     const discovery_events_t events = {on_alive, on_gone, router};
     router->discovery = discovery_new(config, router->outbox, &events);
     router->addresses = addresses_new(config, jat);
@@ -995,6 +1023,29 @@ int64_t router_next_deadline(router_t *router)
 size_t router_pending_count(const router_t *router)
 {
     return inflight_count(router->inflight);
+}
+
+void router_snapshot(router_t *router, metrics_snapshot_t *snapshot, GArray *storage)
+{
+    *snapshot = (metrics_snapshot_t){0};
+    g_array_set_size(storage, 0);
+    g_autoptr(GPtrArray) all = roster_list(router->roster);
+    for (guint i = 0; i < all->len; i++) {
+        const resource_t *resource = all->pdata[i];
+        const metrics_resource_t entry = {resource->info.name, resource->info.in_flight};
+        g_array_append_val(storage, entry);
+        if (health_is_benched(resource))
+            snapshot->benched++;
+        if (strcmp(resource->info.show, "dnd") == 0 || strcmp(resource->info.show, "xa") == 0)
+            snapshot->draining++;
+    }
+    snapshot->online = all->len;
+    snapshot->resources = (const metrics_resource_t *)storage->data;
+    snapshot->resource_count = storage->len;
+    snapshot->held = inflight_held_count(router->inflight);
+    size_t outbound = inflight_outbound_count(router->inflight);
+    snapshot->in_flight[METRICS_OUTBOUND] = outbound;
+    snapshot->in_flight[METRICS_INBOUND] = inflight_count(router->inflight) - outbound;
 }
 
 size_t router_held_count(const router_t *router)

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "metrics.h"
 #include "outbox.h"
 #include "plugin-loader.h"
 #include "wire.h"
@@ -25,6 +26,8 @@ typedef struct router_callbacks {
     outbox_send_fn send;                 /* the send seam: whole stanzas */
     router_deadline_fn deadline_changed; /* may be NULL: the caller polls */
     void *userdata;
+    metrics_t *metrics;                  /* where it counts (borrowed; it
+                                            outlives the router), or NULL */
 } router_callbacks_t;
 
 typedef struct router router_t;
@@ -85,5 +88,10 @@ size_t router_pending_count(const router_t *router);
 /* Requests waiting for a resource ([proxy] hold). */
 size_t router_held_count(const router_t *router);
 size_t router_resource_count(const router_t *router);
+
+/* What the router knows now, for the metrics' gauges: SNAPSHOT's resources
+ * point into STORAGE (a GArray of metrics_resource_t the caller owns), and
+ * their names into the router; valid until the router next changes. */
+void router_snapshot(router_t *router, metrics_snapshot_t *snapshot, GArray *storage);
 
 #endif

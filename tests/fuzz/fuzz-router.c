@@ -62,6 +62,7 @@
 #include "fake-plugins.h"
 #include "fuzz-common.h"
 #include "log.h"
+#include "metrics.h"
 #include "plugin-loader.h"
 #include "router.h"
 #include "stream.h"
@@ -89,6 +90,7 @@ typedef struct run {
     char *last_outbound_to, *last_outbound_id; /* the service's latest request to a
                                                   user, for !useranswer */
     GHashTable *wire_ids;   /* ids client-proxy gave the service's requests */
+    metrics_t *metrics;
     bool in_handle;         /* select() may choose only inside router_handle(), or
                                router_reconfigure() (which may place held requests) */
 } run_t;
@@ -267,7 +269,8 @@ static void run_start(run_t *run)
     run->dispatch = plugin_new_builtin(configs[0], &fake_dispatch_descriptor, NULL);
     run->jat = plugin_new_builtin(configs[0], &fake_jat_descriptor, NULL);
     FUZZ_CHECK(run->dispatch && run->jat, "cannot instantiate the fakes");
-    const router_callbacks_t callbacks = {check_sent, NULL, run};
+    run->metrics = metrics_new();
+    const router_callbacks_t callbacks = {check_sent, NULL, run, run->metrics};
     run->router = router_new(configs[0], run->dispatch, run->jat, &callbacks);
     run->connected = true;
     router_connected(run->router);
@@ -440,7 +443,26 @@ static void run_finish(run_t *run)
         g_strdelimit(printable, "\x1f\x1e", ' ');
         FUZZ_CHECK(false, "never answered: %s", printable);
     }
+    /* The exposition text: every line a comment or NAME[{LABELS}] VALUE,
+     * whatever the stanzas were. */
+    GString *text = g_string_new(NULL);
+    GArray *storage = g_array_new(FALSE, FALSE, sizeof(metrics_resource_t));
+    metrics_snapshot_t snapshot;
+    router_snapshot(run->router, &snapshot, storage);
+    metrics_render(run->metrics, &snapshot, text);
+    g_auto(GStrv) lines = g_strsplit(text->str, "\n", -1);
+    for (char **line = lines; *line && **line; line++) {
+        if (**line == '#')
+            continue;
+        FUZZ_CHECK(g_regex_match_simple("^[a-z_]+(\\{([a-z_]+=\"([^\"\\\\\n]|\\\\.)*\",?)*"
+                                        "\\})? [0-9.e+-]+$",
+                                        *line, 0, 0),
+                   "a malformed metrics line: %s", *line);
+    }
+    g_array_free(storage, TRUE);
+    g_string_free(text, TRUE);
     router_free(run->router);
+    metrics_free(run->metrics);
     plugin_unref(run->dispatch);
     plugin_unref(run->jat);
     fake_world_clear(); /* checks that every encoding instance was finished */

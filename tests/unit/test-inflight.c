@@ -56,7 +56,7 @@ static int setup(void **state)
     f->sent = g_ptr_array_new_with_free_func(g_free);
     f->outbox = outbox_new(record, f);
     outbox_up(f->outbox);
-    f->inflight = inflight_new(f->config, f->outbox);
+    f->inflight = inflight_new(f->config, f->outbox, NULL);
     init_resource(&f->worker1, "worker-1");
     init_resource(&f->worker2, "worker-2");
     *state = f;

@@ -13,6 +13,7 @@
 #include "config.h"
 #include "fake-plugins.h"
 #include "log.h"
+#include "metrics.h"
 #include "plugin-loader.h"
 #include "router.h"
 #include "stream.h"
@@ -39,6 +40,7 @@ typedef struct fixture {
     GPtrArray *sent;          /* stanzas passed to the send seam, parsed */
     GPtrArray *sent_text;     /* and as they were sent */
     int64_t last_deadline;    /* from the deadline callback */
+    metrics_t *metrics;
 } fixture_t;
 
 /* Keeps what was sent as a tree, for the assertions to read. */
@@ -90,7 +92,8 @@ static int setup(void **state)
     assert_non_null(f->jat);
     f->sent = g_ptr_array_new_with_free_func(release);
     f->sent_text = g_ptr_array_new_with_free_func(g_free);
-    const router_callbacks_t callbacks = {record_send, record_deadline, f};
+    f->metrics = metrics_new();
+    const router_callbacks_t callbacks = {record_send, record_deadline, f, f->metrics};
     f->router = router_new(f->config, f->dispatch, f->jat, &callbacks);
     router_connected(f->router);
     *state = f;
@@ -101,6 +104,7 @@ static int teardown(void **state)
 {
     fixture_t *f = *state;
     router_free(f->router);
+    metrics_free(f->metrics);
     plugin_unref(f->jat);
     plugin_unref(f->dispatch);
     config_free(f->config);
@@ -1273,12 +1277,47 @@ static void router__discovers_resources_by_ping_without_a_subscription(void **st
     assert_error(f->sent->pdata[0], "iq", ALICE, "q1", "cancel", "service-unavailable");
 }
 
+/* Issue 13: what the router did shows in the exposition text. */
+static void router__counts_requests_by_direction_and_outcome(void **state)
+{
+    fixture_t *f = *state;
+    receive(f, "<iq type='get' id='n1' from='" ALICE "' to='" DOMAIN "'><q xmlns='urn:x'/></iq>");
+    online(f, "worker-1");
+    request(f, "q1");
+    receive(f, "<iq type='result' id='q1' from='" TARGET "/worker-1' to='" DOMAIN "/t1'/>");
+    request(f, "q2");
+    receive(f, "<iq type='result' id='nope' from='" TARGET "/worker-1' to='" DOMAIN "/t9'/>");
+    receive(f, "<message type='chat' id='m1' from='" ALICE "' to='" DOMAIN "'><body>x</body>"
+               "</message>");
+    GString *text = g_string_new(NULL);
+    GArray *storage = g_array_new(FALSE, FALSE, sizeof(metrics_resource_t));
+    metrics_snapshot_t snapshot;
+    router_snapshot(f->router, &snapshot, storage);
+    metrics_render(f->metrics, &snapshot, text);
+    const char *const expected[] = {
+        "client_proxy_requests_total{direction=\"inbound\",outcome=\"result\"} 1\n",
+        "client_proxy_requests_total{direction=\"inbound\",outcome=\"service-unavailable\"} 1\n",
+        "client_proxy_requests_in_flight{direction=\"inbound\"} 1\n",
+        "client_proxy_resources{state=\"online\"} 1\n",
+        "client_proxy_resource_requests_in_flight{resource=\"worker-1\"} 1\n",
+        "client_proxy_messages_total{direction=\"inbound\",outcome=\"forwarded\"} 1\n",
+        "client_proxy_dropped_stanzas_total{reason=\"no_request_in_flight\"} 1\n",
+        "client_proxy_request_duration_seconds_count{direction=\"inbound\"} 1\n",
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(expected); i++)
+        if (!strstr(text->str, expected[i]))
+            fail_msg("no \"%s\" in:\n%s", expected[i], text->str);
+    g_array_free(storage, TRUE);
+    g_string_free(text, TRUE);
+}
+
 int main(void)
 {
 
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(router_connected__probes_then_subscribes_then_announces),
+        T(router__counts_requests_by_direction_and_outcome),
         cmocka_unit_test_setup_teardown(router__holds_requests_until_a_resource_comes_online,
                                         setup_with_hold, teardown),
         cmocka_unit_test_setup_teardown(router__answers_service_unavailable_when_the_hold_runs_out,
