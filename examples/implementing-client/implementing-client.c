@@ -2,7 +2,8 @@
  * write it.
  *
  *   implementing-client --jid service@localhost --password PW \
- *       --server 127.0.0.1 --port 5222 --resource worker-1 --resource worker-2
+ *       --server 127.0.0.1 --port 5222 --resource worker-1 --resource worker-2 \
+ *       [--greet]
  *
  * It logs in the target account once per --resource, all connections in one
  * libstrophe context, and for each resource:
@@ -15,6 +16,17 @@
  *       urn:xmpp:ping     an empty result
  *       anything else     error cancel/feature-not-implemented
  *   - prints one line per request: "worker-1 <- get from FROM id=ID".
+ * With --greet, each resource also shows the other direction, the service
+ * writing and asking a user:
+ *   - a chat or normal message with a body from <domain>/<address> (a user,
+ *     as client-proxy presents them) is answered with a message to that same
+ *     address, "hello <address>, this is worker-1",
+ *   - then a XEP-0199 ping goes to the address, and its answer is logged when
+ *     it comes back with our id:
+ *       worker-1 <- chat from FROM id=ID
+ *       worker-1 -> greeted FROM, ping id=ping-1
+ *       worker-1 <- ping id=ping-1 result from FROM in 1.8 ms
+ *     (or "error cancel/service-unavailable" instead of "result").
  * SIGTERM or SIGINT sends unavailable presence, closes the streams, exits 0.
  * A dropped connection is retried every few seconds.
  */
@@ -33,6 +45,7 @@
 
 #define ECHO_NS "urn:example:echo"
 #define PING_NS "urn:xmpp:ping"
+#define STANZAS_NS "urn:ietf:params:xml:ns:xmpp-stanzas"
 #define RECONNECT_MS 3000
 
 typedef struct {
@@ -42,6 +55,8 @@ typedef struct {
     bool online;
     bool want_online; /* false once we are shutting down */
     gint64 retry_at;  /* monotonic ms of the next reconnect, 0: none */
+    unsigned pings_sent;
+    GHashTable *pings; /* our pings awaiting an answer: id -> gint64 *, µs sent */
 } worker_t;
 
 static struct {
@@ -49,6 +64,7 @@ static struct {
     const char *password;
     const char *server;
     int port;
+    bool greet;
 } opt = {.server = "127.0.0.1", .port = 5222};
 
 static volatile sig_atomic_t stop_requested;
@@ -140,6 +156,105 @@ static int on_iq(xmpp_conn_t *conn, xmpp_stanza_t *req, void *data)
     return 1;
 }
 
+/* What ANSWER says, into BUF: "result", or "error TYPE/CONDITION". */
+static const char *outcome(xmpp_stanza_t *answer, char *buf, size_t size)
+{
+    const char *type = xmpp_stanza_get_type(answer);
+    if (type && strcmp(type, "result") == 0)
+        return "result";
+    xmpp_stanza_t *err = xmpp_stanza_get_child_by_name(answer, "error");
+    const char *cond = "?";
+    for (xmpp_stanza_t *ch = err ? xmpp_stanza_get_children(err) : NULL; ch;
+         ch = xmpp_stanza_get_next(ch)) {
+        const char *ns = xmpp_stanza_get_ns(ch);
+        if (xmpp_stanza_is_tag(ch) && ns && strcmp(ns, STANZAS_NS) == 0 &&
+            strcmp(xmpp_stanza_get_name(ch), "text") != 0) {
+            cond = xmpp_stanza_get_name(ch);
+            break;
+        }
+    }
+    const char *err_type = err ? xmpp_stanza_get_type(err) : NULL;
+    snprintf(buf, size, "error %s/%s", err_type ? err_type : "?", cond);
+    return buf;
+}
+
+/* The answer to one of our pings: client-proxy gives it back with the id we
+ * chose, from the address we pinged.  It answers every request, with an
+ * error when the user does not answer within its request_timeout, so no timer
+ * of ours is needed. */
+static int on_ping_answer(xmpp_conn_t *conn, xmpp_stanza_t *answer, void *data)
+{
+    (void)conn;
+    worker_t *w = data;
+    const char *type = xmpp_stanza_get_type(answer);
+    const char *id = xmpp_stanza_get_id(answer);
+    gint64 *sent = g_hash_table_lookup(w->pings, id);
+    if (!sent || !type || (strcmp(type, "result") != 0 && strcmp(type, "error") != 0))
+        return 1; /* not the answer: keep waiting */
+
+    const char *from = xmpp_stanza_get_from(answer);
+    double ms = (double)(g_get_monotonic_time() - *sent) / 1000.0;
+    char what[128];
+    printf("%s <- ping id=%s %s from %s in %.1f ms\n", w->resource, id,
+           outcome(answer, what, sizeof what), from ? from : "?", ms);
+    fflush(stdout);
+    g_hash_table_remove(w->pings, id);
+    return 0; /* one answer per id: remove this handler */
+}
+
+/* Whether FROM is a user as client-proxy presents them, <domain>/<address>:
+ * a full JID without a node.  A resource of an account has a node. */
+static bool is_proxied_user(const char *from)
+{
+    const char *slash = from ? strchr(from, '/') : NULL;
+    const char *at = from ? strchr(from, '@') : NULL;
+    return slash && slash[1] && (!at || at > slash);
+}
+
+/* --greet: a user wrote to us.  Answer at the address the message came from,
+ * as for an IQ, then ping that address. */
+static int on_message(xmpp_conn_t *conn, xmpp_stanza_t *msg, void *data)
+{
+    worker_t *w = data;
+    const char *type = xmpp_stanza_get_type(msg);
+    const char *from = xmpp_stanza_get_from(msg);
+    /* Chat and normal (no type is normal) with a body: not errors, which
+     * must never be answered (two entities could loop), not groupchat or
+     * headline, and not a bare chat state. */
+    if ((type && strcmp(type, "chat") != 0 && strcmp(type, "normal") != 0) ||
+        !xmpp_stanza_get_child_by_name(msg, "body") || !is_proxied_user(from))
+        return 1;
+
+    const char *id = xmpp_stanza_get_id(msg);
+    printf("%s <- %s from %s id=%s\n", w->resource, type ? type : "normal", from,
+           id ? id : "?");
+
+    const char *address = strchr(from, '/') + 1; /* the user, as we may name them */
+    g_autofree char *text = g_strdup_printf("hello %s, this is %s", address, w->resource);
+    xmpp_stanza_t *hello = xmpp_message_new(w->ctx, type, from, NULL);
+    xmpp_message_set_body(hello, text);
+    send_and_release(conn, hello);
+
+    /* Our own id: client-proxy sends the user one of its own and gives the
+     * answer back with ours. */
+    g_autofree char *ping_id = g_strdup_printf("ping-%u", ++w->pings_sent);
+    xmpp_stanza_t *ping = xmpp_iq_new(w->ctx, "get", ping_id);
+    xmpp_stanza_set_to(ping, from);
+    xmpp_stanza_t *payload = xmpp_stanza_new(w->ctx);
+    xmpp_stanza_set_name(payload, "ping");
+    xmpp_stanza_set_ns(payload, PING_NS);
+    xmpp_stanza_add_child_ex(ping, payload, 0);
+    gint64 *sent = g_new(gint64, 1);
+    *sent = g_get_monotonic_time();
+    g_hash_table_insert(w->pings, g_strdup(ping_id), sent);
+    xmpp_id_handler_add(conn, on_ping_answer, ping_id, w);
+    send_and_release(conn, ping);
+
+    printf("%s -> greeted %s, ping id=%s\n", w->resource, from, ping_id);
+    fflush(stdout);
+    return 1;
+}
+
 static int on_presence(xmpp_conn_t *conn, xmpp_stanza_t *pres, void *data)
 {
     worker_t *w = data;
@@ -208,6 +323,9 @@ static void worker_init(worker_t *w, xmpp_ctx_t *ctx, const char *resource)
     xmpp_conn_set_sockopt_callback(w->conn, set_nodelay);
     xmpp_handler_add(w->conn, on_iq, NULL, "iq", NULL, w);
     xmpp_handler_add(w->conn, on_presence, NULL, "presence", NULL, w);
+    w->pings = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    if (opt.greet)
+        xmpp_handler_add(w->conn, on_message, NULL, "message", NULL, w);
 }
 
 static void usage(FILE *out)
@@ -215,19 +333,24 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: implementing-client --jid JID --password PW "
             "[--server HOST] [--port N]\n"
-            "                           --resource NAME [--resource NAME ...]\n");
+            "                           --resource NAME [--resource NAME ...] "
+            "[--greet]\n");
 }
 
 int main(int argc, char **argv)
 {
     GPtrArray *resources = g_ptr_array_new();
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+    for (int i = 1; i < argc;) {
+        const char *arg = argv[i++];
         if (strcmp(arg, "--help") == 0) {
             usage(stdout);
             return 0;
         }
+        if (strcmp(arg, "--greet") == 0) {
+            opt.greet = true;
+            continue;
+        }
+        const char *val = i < argc ? argv[i++] : NULL; /* the others take one */
         if (!val) {
             usage(stderr);
             return 2;
@@ -246,7 +369,6 @@ int main(int argc, char **argv)
             usage(stderr);
             return 2;
         }
-        i++;
     }
     if (!opt.jid || !opt.password || resources->len == 0 || opt.port <= 0) {
         usage(stderr);
@@ -305,6 +427,7 @@ int main(int argc, char **argv)
 
     for (guint i = 0; i < n; i++) {
         xmpp_conn_release(workers[i].conn);
+        g_hash_table_unref(workers[i].pings);
         g_free(workers[i].resource);
     }
     g_free(workers);
