@@ -7,7 +7,10 @@
 #include <glib-unix.h>
 
 #include "connection.h"
+#include "http.h"
 #include "log.h"
+#include "metrics.h"
+#include "notify.h"
 #include "router.h"
 
 /* How often a stream change checks whether requests in flight are done. */
@@ -19,6 +22,8 @@
 #define STOP_POLL_MS 20
 #define STOP_QUIET_MS 100
 #define STOP_GRACE_MS 2000
+/* How often systemd hears what client-proxy is doing (when it changed). */
+#define STATUS_POLL_MS 1000
 
 typedef struct proxy {
     GMainLoop *loop;
@@ -33,6 +38,12 @@ typedef struct proxy {
     int64_t stop_started_at;   /* monotonic µs */
     int64_t last_stanza_at;    /* monotonic µs */
     bool stopping;
+    bool was_up;               /* the stream was up before: a reconnect */
+    metrics_t *metrics;        /* survives reloads */
+    http_t *http;              /* [metrics] listen, or NULL */
+    notify_t *notify;
+    guint status_timer;
+    GArray *snapshot_storage;  /* metrics_resource_t, reused per scrape */
 } proxy_t;
 
 bool proxy_setup_load(const char *path, proxy_setup_t *setup, GError **error)
@@ -100,6 +111,7 @@ static void create_router(proxy_t *proxy)
         .send = send_stanza,
         .deadline_changed = arm_deadline_timer,
         .userdata = proxy,
+        .metrics = proxy->metrics,
     };
     proxy->router = router_new(proxy->setup.config, proxy->setup.dispatch, proxy->setup.jat,
                                &callbacks);
@@ -108,13 +120,19 @@ static void create_router(proxy_t *proxy)
 static void on_up(void *userdata)
 {
     proxy_t *proxy = userdata;
+    if (proxy->was_up)
+        metrics_count_reconnect(proxy->metrics);
+    proxy->was_up = true;
+    metrics_set_stream_up(proxy->metrics, true);
     router_connected(proxy->router);
+    notify_connected(proxy->notify);
 }
 
 static void on_down(const char *unsent, size_t length, void *userdata)
 {
     proxy_t *proxy = userdata;
     size_t pending = router_pending_count(proxy->router);
+    metrics_set_stream_up(proxy->metrics, false);
     router_disconnected(proxy->router, unsent, length);
     if (pending)
         log_warning("%zu requests in flight will be answered with remote-server-timeout once "
@@ -151,6 +169,57 @@ static void on_closed(void *userdata)
     connection_start(proxy->connection);
 }
 
+/* ---- What operators see: /metrics, /health, systemd ------------------------------- */
+
+static void render_metrics(GString *out, void *userdata)
+{
+    proxy_t *proxy = userdata;
+    metrics_snapshot_t snapshot;
+    router_snapshot(proxy->router, &snapshot, proxy->snapshot_storage);
+    metrics_render(proxy->metrics, &snapshot, out);
+}
+
+static bool check_health(GString *reason, void *userdata)
+{
+    proxy_t *proxy = userdata;
+    if (!connection_is_up(proxy->connection)) {
+        g_string_append(reason, "the stream to the XMPP server is down");
+        return false;
+    }
+    if (!router_serving(proxy->router)) {
+        g_string_append(reason, "no resource of the service can take requests");
+        return false;
+    }
+    return true;
+}
+
+/* Starts the HTTP listener CONFIG asks for, or none.  Returns false, with
+ * ERROR set, when it cannot listen. */
+static bool listen_for_operators(proxy_t *proxy, const config_t *config, GError **error)
+{
+    if (!config->metrics_host)
+        return true;
+    const http_handlers_t handlers = {render_metrics, check_health, proxy};
+    proxy->http = http_new(config->metrics_host, config->metrics_port, &handlers, error);
+    return proxy->http != NULL;
+}
+
+static bool same_listener(const config_t *a, const config_t *b)
+{
+    return g_strcmp0(a->metrics_host, b->metrics_host) == 0 && a->metrics_port == b->metrics_port;
+}
+
+static gboolean on_status_poll(gpointer data)
+{
+    proxy_t *proxy = data;
+    bool up = connection_is_up(proxy->connection);
+    if (up && router_serving(proxy->router))
+        notify_resources_known(proxy->notify);
+    notify_status(proxy->notify, up, router_resource_count(proxy->router),
+                  router_pending_count(proxy->router), router_held_count(proxy->router));
+    return G_SOURCE_CONTINUE;
+}
+
 /* ---- Signals ------------------------------------------------------------------ */
 
 /* Closes the stream; on_closed() follows.  From now on the router holds
@@ -181,6 +250,7 @@ static gboolean on_stop_signal(gpointer data)
     if (proxy->stopping)
         return G_SOURCE_CONTINUE;
     proxy->stopping = true;
+    notify_stopping(proxy->notify);
     if (proxy->drain_timer)
         g_source_remove(proxy->drain_timer);
     proxy->drain_timer = 0;
@@ -216,20 +286,40 @@ static gboolean on_drain_poll(gpointer data)
     return G_SOURCE_REMOVE;
 }
 
-static void reload(proxy_t *proxy)
+/* Re-reads the configuration and applies it.  Returns true when it was
+ * applied (or will be, on the new stream); *OUTCOME says what happened, in
+ * one line for an operator (g_free it). */
+static bool reload_setup(proxy_t *proxy, char **outcome)
 {
     const char *path = proxy->setup.config->path;
     if (proxy->next.config) {
-        log_warning("reload: ignored, the previous one is still waiting for its new stream");
-        return;
+        *outcome = g_strdup("ignored: the previous reload is still waiting for its new stream");
+        log_warning("reload: %s", *outcome);
+        return false;
     }
     g_autoptr(GError) error = NULL;
     proxy_setup_t setup;
     if (!proxy_setup_load(path, &setup, &error)) {
-        log_error("reload refused, still running the previous configuration: %s",
-                  error->message);
-        return;
+        *outcome = g_strdup_printf("refused, still running the previous configuration: %s",
+                                   error->message);
+        log_error("reload %s", *outcome);
+        return false;
     }
+    if (!same_listener(proxy->setup.config, setup.config)) {
+        http_t *old = proxy->http;
+        proxy->http = NULL;
+        if (!listen_for_operators(proxy, setup.config, &error)) {
+            proxy->http = old;
+            *outcome = g_strdup_printf("refused, still running the previous configuration: "
+                                       "[metrics] listen: %s",
+                                       error->message);
+            log_error("reload %s", *outcome);
+            proxy_setup_clear(&setup);
+            return false;
+        }
+        http_free(old);
+    }
+    metrics_set_plugins(proxy->metrics, setup.config->encoding, setup.config->dispatch);
 
     g_auto(GStrv) changes = config_changes(proxy->setup.config, setup.config);
     if (!changes[0])
@@ -247,20 +337,38 @@ static void reload(proxy_t *proxy)
             close_for_new_stream(proxy);
         else
             proxy->drain_timer = g_timeout_add(DRAIN_POLL_MS, on_drain_poll, proxy);
-        return;
+        *outcome = g_strdup("done; reconnecting with the new [component] settings once the "
+                            "requests in flight are answered");
+        return true;
     }
     router_reconfigure(proxy->router, setup.config, setup.dispatch, setup.jat);
     proxy_setup_clear(&proxy->setup);
     proxy->setup = setup;
-    log_info("reload: done; new requests use %s and %s", plugin_file(setup.dispatch),
-             plugin_file(setup.jat));
+    *outcome = g_strdup_printf("done; new requests use %s and %s", plugin_file(setup.dispatch),
+                               plugin_file(setup.jat));
+    log_info("reload: %s", *outcome);
+    return true;
+}
+
+/* A reload, as systemd and the metrics see it.  OUTCOME as for
+ * reload_setup(), or NULL. */
+static bool reload(proxy_t *proxy, char **outcome)
+{
+    notify_reloading(proxy->notify);
+    g_autofree char *said = NULL;
+    bool done = reload_setup(proxy, &said);
+    metrics_count_reload(proxy->metrics, done);
+    notify_reloaded(proxy->notify);
+    if (outcome)
+        *outcome = g_steal_pointer(&said);
+    return done;
 }
 
 static gboolean on_reload_signal(gpointer data)
 {
     proxy_t *proxy = data;
     if (!proxy->stopping)
-        reload(proxy);
+        reload(proxy, NULL);
     return G_SOURCE_CONTINUE;
 }
 
@@ -268,6 +376,20 @@ int proxy_run(proxy_setup_t *setup)
 {
     proxy_t proxy = {.loop = g_main_loop_new(NULL, FALSE), .setup = *setup};
     *setup = (proxy_setup_t){0};
+    proxy.metrics = metrics_new();
+    metrics_set_plugins(proxy.metrics, proxy.setup.config->encoding,
+                        proxy.setup.config->dispatch);
+    proxy.snapshot_storage = g_array_new(FALSE, FALSE, sizeof(metrics_resource_t));
+    g_autoptr(GError) error = NULL;
+    if (!listen_for_operators(&proxy, proxy.setup.config, &error)) {
+        log_error("%s: [metrics] listen: %s", proxy.setup.config->path, error->message);
+        metrics_free(proxy.metrics);
+        g_array_free(proxy.snapshot_storage, TRUE);
+        proxy_setup_clear(&proxy.setup);
+        g_main_loop_unref(proxy.loop);
+        return 1;
+    }
+    proxy.notify = notify_new();
     const connection_callbacks_t connection_callbacks = {
         .up = on_up,
         .down = on_down,
@@ -285,6 +407,7 @@ int proxy_run(proxy_setup_t *setup)
     signal(SIGPIPE, SIG_IGN);
 
     connection_start(proxy.connection);
+    proxy.status_timer = g_timeout_add(STATUS_POLL_MS, on_status_poll, &proxy);
     g_main_loop_run(proxy.loop);
 
     g_source_remove(term);
@@ -294,8 +417,13 @@ int proxy_run(proxy_setup_t *setup)
         g_source_remove(proxy.deadline_timer);
     if (proxy.stop_timer)
         g_source_remove(proxy.stop_timer);
+    g_source_remove(proxy.status_timer);
+    http_free(proxy.http);
     router_free(proxy.router);
     connection_free(proxy.connection);
+    notify_free(proxy.notify);
+    metrics_free(proxy.metrics);
+    g_array_free(proxy.snapshot_storage, TRUE);
     proxy_setup_clear(&proxy.next);
     proxy_setup_clear(&proxy.setup);
     g_main_loop_unref(proxy.loop);

@@ -1048,6 +1048,11 @@ void router_snapshot(router_t *router, metrics_snapshot_t *snapshot, GArray *sto
     snapshot->in_flight[METRICS_INBOUND] = inflight_count(router->inflight) - outbound;
 }
 
+bool router_serving(const router_t *router)
+{
+    return roster_candidate_count(router->roster) > 0;
+}
+
 size_t router_held_count(const router_t *router)
 {
     return inflight_held_count(router->inflight);

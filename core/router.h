@@ -88,6 +88,8 @@ size_t router_pending_count(const router_t *router);
 /* Requests waiting for a resource ([proxy] hold). */
 size_t router_held_count(const router_t *router);
 size_t router_resource_count(const router_t *router);
+/* True when a resource can take a request now. */
+bool router_serving(const router_t *router);
 
 /* What the router knows now, for the metrics' gauges: SNAPSHOT's resources
  * point into STORAGE (a GArray of metrics_resource_t the caller owns), and
