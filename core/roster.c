@@ -27,7 +27,23 @@ struct roster {
  * has, but gets nothing new. */
 static bool is_draining(const resource_t *resource)
 {
-    return strcmp(resource->info.show, "dnd") == 0 || strcmp(resource->info.show, "xa") == 0;
+    return resource->drained || strcmp(resource->info.show, "dnd") == 0 ||
+           strcmp(resource->info.show, "xa") == 0;
+}
+
+bool roster_is_draining(const resource_t *resource)
+{
+    return is_draining(resource);
+}
+
+void roster_set_drained(roster_t *roster, resource_t *resource, bool drained)
+{
+    if (resource->drained == drained)
+        return;
+    resource->drained = drained;
+    log_info("resource %s/%s %s by an admin", roster->target, resource->info.name,
+             drained ? "is draining: no new requests" : "takes requests again");
+    roster_update_candidacy(roster, resource);
 }
 
 static bool is_allowed(const roster_t *roster, const resource_t *resource)

@@ -28,6 +28,7 @@ typedef struct resource {
     uint16_t outcomes;      /* last 16 answers, newest in bit 0: 1 = failed */
     int candidate_slot;     /* its index among the candidates, or -1 */
     bool leaving;           /* going offline: no new requests, not even retries */
+    bool drained;           /* an admin drained it (as if its show were dnd) */
 } resource_t;
 
 typedef struct roster roster_t;
@@ -83,6 +84,14 @@ size_t roster_candidate_count(const roster_t *roster);
  * there is no candidate, or the strategy declines or errs. */
 resource_t *roster_choose(roster_t *roster, const cp_dispatch_request_t *request,
                           const resource_t *except);
+
+/* True when RESOURCE takes no new requests because it said dnd or xa, or an
+ * admin drained it. */
+bool roster_is_draining(const resource_t *resource);
+
+/* An admin drains RESOURCE (DRAINED) or lets it take requests again, as if
+ * it had set dnd; its own presence does not undo it. */
+void roster_set_drained(roster_t *roster, resource_t *resource, bool drained);
 
 /* Records how a request sent to RESOURCE ended: FAILED for an error or a
  * timeout; ELAPSED_US, the time to a reply, or -1 when there was none. */

@@ -1036,7 +1036,7 @@ void router_snapshot(router_t *router, metrics_snapshot_t *snapshot, GArray *sto
         g_array_append_val(storage, entry);
         if (health_is_benched(resource))
             snapshot->benched++;
-        if (strcmp(resource->info.show, "dnd") == 0 || strcmp(resource->info.show, "xa") == 0)
+        if (roster_is_draining(resource))
             snapshot->draining++;
     }
     snapshot->online = all->len;
@@ -1046,6 +1046,21 @@ void router_snapshot(router_t *router, metrics_snapshot_t *snapshot, GArray *sto
     size_t outbound = inflight_outbound_count(router->inflight);
     snapshot->in_flight[METRICS_OUTBOUND] = outbound;
     snapshot->in_flight[METRICS_INBOUND] = inflight_count(router->inflight) - outbound;
+}
+
+GPtrArray *router_resources(router_t *router)
+{
+    return roster_list(router->roster);
+}
+
+bool router_drain(router_t *router, const char *name, bool drained)
+{
+    resource_t *resource = roster_lookup(router->roster, name);
+    if (!resource)
+        return false;
+    roster_set_drained(router->roster, resource, drained);
+    note_availability(router);
+    return true;
 }
 
 bool router_serving(const router_t *router)

@@ -91,6 +91,14 @@ size_t router_resource_count(const router_t *router);
 /* True when a resource can take a request now. */
 bool router_serving(const router_t *router);
 
+/* Every resource online: a new array for the caller to free, of resource_t
+ * (roster.h) borrowed from the router, valid until it next changes. */
+GPtrArray *router_resources(router_t *router);
+
+/* Drains resource NAME (no new requests) or undrains it, for an admin.
+ * Returns false when no such resource is online. */
+bool router_drain(router_t *router, const char *name, bool drained);
+
 /* What the router knows now, for the metrics' gauges: SNAPSHOT's resources
  * point into STORAGE (a GArray of metrics_resource_t the caller owns), and
  * their names into the router; valid until the router next changes. */
