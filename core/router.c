@@ -489,7 +489,9 @@ static void route_reply(router_t *router, const wire_stanza_t *iq)
                     type, id, from);
         return;
     case INFLIGHT_WRONG_RESOURCE:
-        drop(router, "wrong_resource", CP_LOG_WARNING,
+        /* After a retry, the first resource's answer (often the server's
+         * bounce for it) is expected, not suspicious. */
+        drop(router, "wrong_resource", request->retried ? CP_LOG_INFO : CP_LOG_WARNING,
                     "dropped IQ %s id %s from %s: the request went to resource %s", type, id,
                     from, request->resource->info.name);
         return;
