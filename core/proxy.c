@@ -3,9 +3,11 @@
 #include "proxy.h"
 
 #include <signal.h>
+#include <string.h>
 
 #include <glib-unix.h>
 
+#include "admin.h"
 #include "connection.h"
 #include "http.h"
 #include "log.h"
@@ -41,6 +43,7 @@ typedef struct proxy {
     bool was_up;               /* the stream was up before: a reconnect */
     metrics_t *metrics;        /* survives reloads */
     http_t *http;              /* [metrics] listen, or NULL */
+    admin_t *admin;            /* [admin] jids' commands */
     notify_t *notify;
     guint status_timer;
     GArray *snapshot_storage;  /* metrics_resource_t, reused per scrape */
@@ -144,6 +147,8 @@ static void on_stanza(const wire_stanza_t *stanza, void *userdata)
 {
     proxy_t *proxy = userdata;
     proxy->last_stanza_at = g_get_monotonic_time();
+    if (strcmp(stanza->name, "iq") == 0 && admin_handle(proxy->admin, stanza))
+        return;
     router_handle(proxy->router, stanza);
 }
 
@@ -160,6 +165,7 @@ static void on_closed(void *userdata)
     }
     router_reconfigure(proxy->router, proxy->next.config, proxy->next.dispatch,
                        proxy->next.jat);
+    admin_reconfigure(proxy->admin, proxy->next.config);
     router_pause(proxy->router, false);
     proxy_setup_clear(&proxy->setup);
     proxy->setup = proxy->next;
@@ -207,6 +213,14 @@ static bool listen_for_operators(proxy_t *proxy, const config_t *config, GError 
 static bool same_listener(const config_t *a, const config_t *b)
 {
     return g_strcmp0(a->metrics_host, b->metrics_host) == 0 && a->metrics_port == b->metrics_port;
+}
+
+static bool admin_reload(char **outcome, void *userdata);
+
+static bool admin_stream_up(void *userdata)
+{
+    proxy_t *proxy = userdata;
+    return connection_is_up(proxy->connection);
 }
 
 static gboolean on_status_poll(gpointer data)
@@ -342,6 +356,7 @@ static bool reload_setup(proxy_t *proxy, char **outcome)
         return true;
     }
     router_reconfigure(proxy->router, setup.config, setup.dispatch, setup.jat);
+    admin_reconfigure(proxy->admin, setup.config);
     proxy_setup_clear(&proxy->setup);
     proxy->setup = setup;
     *outcome = g_strdup_printf("done; new requests use %s and %s", plugin_file(setup.dispatch),
@@ -362,6 +377,16 @@ static bool reload(proxy_t *proxy, char **outcome)
     if (outcome)
         *outcome = g_steal_pointer(&said);
     return done;
+}
+
+static bool admin_reload(char **outcome, void *userdata)
+{
+    proxy_t *proxy = userdata;
+    if (proxy->stopping) {
+        *outcome = g_strdup("refused: client-proxy is stopping");
+        return false;
+    }
+    return reload(proxy, outcome);
 }
 
 static gboolean on_reload_signal(gpointer data)
@@ -399,6 +424,9 @@ int proxy_run(proxy_setup_t *setup)
     };
     proxy.connection = connection_new(proxy.setup.config, &connection_callbacks);
     create_router(&proxy);
+    const admin_callbacks_t admin_callbacks = {admin_reload, admin_stream_up, &proxy};
+    proxy.admin = admin_new(proxy.setup.config, proxy.router, proxy.metrics, send_stanza, &proxy,
+                            &admin_callbacks);
 
     guint term = g_unix_signal_add(SIGTERM, on_stop_signal, &proxy);
     guint interrupt = g_unix_signal_add(SIGINT, on_stop_signal, &proxy);
@@ -419,6 +447,7 @@ int proxy_run(proxy_setup_t *setup)
         g_source_remove(proxy.stop_timer);
     g_source_remove(proxy.status_timer);
     http_free(proxy.http);
+    admin_free(proxy.admin);
     router_free(proxy.router);
     connection_free(proxy.connection);
     notify_free(proxy.notify);
