@@ -3,14 +3,30 @@
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
 
 #include <glib.h>
+#include <systemd/sd-journal.h>
 
 static cp_log_level_t max_level = CP_LOG_INFO;
 /* Test seams (log_set_sink, log_set_clock); NULL: stderr, the monotonic clock. */
 static void (*sink)(const char *line, void *userdata);
 static void *sink_userdata;
 static int64_t (*clock_override)(void);
+/* stderr is the journal: entries go there, structured. */
+static bool to_journal;
+static void (*journal_sink)(char *const *fields, size_t n, void *userdata);
+static void *journal_sink_userdata;
+
+/* syslog(3) priorities, as the journal's PRIORITY field wants them. */
+static const int priorities[] = {
+    [CP_LOG_ERROR] = 3,
+    [CP_LOG_WARNING] = 4,
+    [CP_LOG_INFO] = 6,
+    [CP_LOG_DEBUG] = 7,
+};
 
 static const char *const level_names[] = {
     [CP_LOG_ERROR] = "error",
@@ -54,7 +70,40 @@ static void append_escaped(GString *line, const char *text)
     }
 }
 
-void log_writev(cp_log_level_t level, const char *origin, const char *fmt, va_list args)
+/* Writes one structured entry: MESSAGE (escaped already), PRIORITY, the
+ * identifier and FIELDS.  Values from the network are escaped too. */
+static void write_journal_entry(cp_log_level_t level, const char *message,
+                                const log_field_t *fields, size_t n)
+{
+    GPtrArray *strings = g_ptr_array_new_with_free_func(g_free);
+    g_ptr_array_add(strings, g_strdup_printf("MESSAGE=%s", message));
+    g_ptr_array_add(strings, g_strdup_printf("PRIORITY=%d", priorities[level]));
+    g_ptr_array_add(strings, g_strdup("SYSLOG_IDENTIFIER=client-proxy"));
+    for (size_t i = 0; i < n; i++) {
+        if (!fields[i].value)
+            continue;
+        GString *field = g_string_new(fields[i].name);
+        g_string_append_c(field, '=');
+        append_escaped(field, fields[i].value);
+        g_ptr_array_add(strings, g_string_free(field, FALSE));
+    }
+    if (journal_sink) {
+        journal_sink((char *const *)strings->pdata, strings->len, journal_sink_userdata);
+    } else {
+        struct iovec *vector = g_new(struct iovec, strings->len);
+        for (guint i = 0; i < strings->len; i++)
+            vector[i] = (struct iovec){strings->pdata[i], strlen(strings->pdata[i])};
+        sd_journal_sendv(vector, (int)strings->len);
+        g_free(vector);
+    }
+    g_ptr_array_free(strings, TRUE);
+}
+
+static void write_line(cp_log_level_t level, const char *origin, const log_field_t *fields,
+                       size_t n, const char *fmt, va_list args) G_GNUC_PRINTF(5, 0);
+
+static void write_line(cp_log_level_t level, const char *origin, const log_field_t *fields,
+                       size_t n, const char *fmt, va_list args)
 {
     if (level > max_level)
         return;
@@ -64,6 +113,17 @@ void log_writev(cp_log_level_t level, const char *origin, const char *fmt, va_li
     /* Escaped after formatting, so that no argument, whatever its format,
      * can slip a newline through. */
     g_autofree char *message = g_strdup_vprintf(fmt, args);
+    if (to_journal || journal_sink) {
+        GString *text = g_string_new(NULL);
+        if (origin) {
+            append_escaped(text, origin);
+            g_string_append(text, ": ");
+        }
+        append_escaped(text, message);
+        write_journal_entry(level, text->str, fields, n);
+        g_string_free(text, TRUE);
+        return;
+    }
     GString *line = g_string_new("client-proxy: ");
     g_string_append(line, level_names[level]);
     g_string_append(line, ": ");
@@ -84,6 +144,38 @@ void log_writev(cp_log_level_t level, const char *origin, const char *fmt, va_li
     g_string_free(line, TRUE);
 }
 
+void log_writev(cp_log_level_t level, const char *origin, const char *fmt, va_list args)
+{
+    write_line(level, origin, NULL, 0, fmt, args);
+}
+
+void log_fields(cp_log_level_t level, const log_field_t *fields, size_t n, const char *fmt, ...)
+{
+    va_list args;
+    va_start(args, fmt);
+    write_line(level, NULL, fields, n, fmt, args);
+    va_end(args);
+}
+
+void log_use_journal_if_stderr_is_it(void)
+{
+    /* systemd sets JOURNAL_STREAM to DEVICE:INODE of the stream it gave;
+     * stderr may since have been redirected elsewhere. */
+    const char *stream = g_getenv("JOURNAL_STREAM");
+    struct stat st;
+    unsigned long long device, inode;
+    if (!stream || fstat(2, &st) != 0 || sscanf(stream, "%llu:%llu", &device, &inode) != 2)
+        return;
+    to_journal = (unsigned long long)st.st_dev == device && (unsigned long long)st.st_ino == inode;
+}
+
+void log_set_journal_sink(void (*new_sink)(char *const *fields, size_t n, void *userdata),
+                          void *userdata)
+{
+    journal_sink = new_sink;
+    journal_sink_userdata = userdata;
+}
+
 void log_write(cp_log_level_t level, const char *origin, const char *fmt, ...)
 {
     va_list args;
@@ -92,7 +184,28 @@ void log_write(cp_log_level_t level, const char *origin, const char *fmt, ...)
     va_end(args);
 }
 
+static void limited(log_limit_t *limit, cp_log_level_t level, const log_field_t *fields,
+                    size_t n, const char *fmt, va_list args) G_GNUC_PRINTF(5, 0);
+
 void log_limited(log_limit_t *limit, cp_log_level_t level, const char *fmt, ...)
+{
+    va_list args;
+    va_start(args, fmt);
+    limited(limit, level, NULL, 0, fmt, args);
+    va_end(args);
+}
+
+void log_limited_fields(log_limit_t *limit, cp_log_level_t level, const log_field_t *fields,
+                        size_t n, const char *fmt, ...)
+{
+    va_list args;
+    va_start(args, fmt);
+    limited(limit, level, fields, n, fmt, args);
+    va_end(args);
+}
+
+static void limited(log_limit_t *limit, cp_log_level_t level, const log_field_t *fields,
+                    size_t n, const char *fmt, va_list args)
 {
     if (level > max_level)
         return;
@@ -107,15 +220,12 @@ void log_limited(log_limit_t *limit, cp_log_level_t level, const char *fmt, ...)
     }
     limit->written++;
 
-    va_list args;
-    va_start(args, fmt);
     g_autofree char *message = g_strdup_vprintf(fmt, args);
-    va_end(args);
     if (limit->suppressed > 0)
-        log_write(level, NULL, "%s (%u similar lines suppressed before this one)", message,
-                  limit->suppressed);
+        log_fields(level, fields, n, "%s (%u similar lines suppressed before this one)", message,
+                   limit->suppressed);
     else
-        log_write(level, NULL, "%s", message);
+        log_fields(level, fields, n, "%s", message);
     limit->suppressed = 0;
 }
 

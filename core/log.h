@@ -48,10 +48,36 @@ typedef struct log_limit {
  * allows.  Lines above the level set are discarded without spending it. */
 void log_limited(log_limit_t *limit, cp_log_level_t level, const char *fmt, ...) CP_PRINTF(3, 4);
 
+/* A field of a structured journal entry: NAME in the journal's form
+ * (CLIENT_PROXY_RESOURCE), VALUE borrowed for the call (NULL: left out). */
+typedef struct log_field {
+    const char *name;
+    const char *value;
+} log_field_t;
+
+/* As log_write() with no origin, with FIELDS (N of them) added to the entry
+ * when stderr is the journal; elsewhere the fields are left out (the
+ * message says what matters). */
+void log_fields(cp_log_level_t level, const log_field_t *fields, size_t n, const char *fmt, ...)
+    CP_PRINTF(4, 5);
+
+/* log_limited() with FIELDS, as log_fields() adds them. */
+void log_limited_fields(log_limit_t *limit, cp_log_level_t level, const log_field_t *fields,
+                        size_t n, const char *fmt, ...) CP_PRINTF(5, 6);
+
+/* Looks whether stderr is the journal (systemd's JOURNAL_STREAM names it);
+ * if so, entries are written there with sd_journal_send(): PRIORITY,
+ * MESSAGE, SYSLOG_IDENTIFIER and the fields.  Call once at start. */
+void log_use_journal_if_stderr_is_it(void);
+
 /* For tests only. */
 /* Hands every line (escaped, without its newline, borrowed for the call) to
  * SINK instead of stderr; NULL restores stderr. */
 void log_set_sink(void (*sink)(const char *line, void *userdata), void *userdata);
+/* Hands every journal entry (its fields as "NAME=value" strings, borrowed
+ * for the call) to SINK as if stderr were the journal; NULL: off again. */
+void log_set_journal_sink(void (*sink)(char *const *fields, size_t n, void *userdata),
+                          void *userdata);
 /* Makes log_limited() read the time (monotonic µs) from CLOCK instead of
  * g_get_monotonic_time(); NULL restores it. */
 void log_set_clock(int64_t (*clock)(void));

@@ -52,6 +52,7 @@ int main(int argc, char **argv)
     }
     if (verbose)
         log_set_level(CP_LOG_DEBUG);
+    log_use_journal_if_stderr_is_it();
 
     proxy_setup_t setup;
     const char *path = check_path ? check_path : config_path;

@@ -210,7 +210,9 @@ static void update(roster_t *roster, const char *name, const char *show, int pri
     resource->info.priority = priority;
 
     if (added) {
-        log_info("resource %s/%s is online", roster->target, name);
+        const log_field_t fields[] = {{"CLIENT_PROXY_RESOURCE", name}};
+        log_fields(CP_LOG_INFO, fields, G_N_ELEMENTS(fields), "resource %s/%s is online",
+                   roster->target, name);
         if (!is_allowed(roster, resource))
             log_info("resource %s/%s does not match [proxy] resources: it gets no requests",
                      roster->target, name);

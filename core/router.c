@@ -154,7 +154,22 @@ static void drop(router_t *router, const char *reason, cp_log_level_t level, con
     va_start(args, fmt);
     g_autofree char *line = g_strdup_vprintf(fmt, args);
     va_end(args);
-    log_limited(&router->dropped_log, level, "%s", line);
+    const log_field_t fields[] = {{"CLIENT_PROXY_DROPPED", reason}};
+    log_limited_fields(&router->dropped_log, level, fields, G_N_ELEMENTS(fields), "%s", line);
+}
+
+/* Journal fields for REQUEST: its id, its resource, and (at debug level
+ * only: it names a user) its sender's bare JID.  Fills FIELDS (3) and
+ * BARE. */
+static size_t request_fields(const request_t *request, log_field_t *fields, char *bare)
+{
+    jid_split_bare(request->sender, bare, JID_BARE_MAX + 1);
+    fields[0] = (log_field_t){"CLIENT_PROXY_REQUEST_ID", request->id};
+    fields[1] = (log_field_t){"CLIENT_PROXY_RESOURCE",
+                              request->resource ? request->resource->info.name : NULL};
+    fields[2] = (log_field_t){"CLIENT_PROXY_SENDER",
+                              log_get_level() >= CP_LOG_DEBUG ? bare : NULL};
+    return 3;
 }
 
 /* Answers STANZA, which the service sent to a user's ADDRESS, at once with
@@ -514,11 +529,14 @@ static void route_reply(router_t *router, const wire_stanza_t *iq)
          * in as the target (a videobridge as Jitsi's focus) may answer so.
          * Once elsewhere, get or set, and it counts against its health. */
         resource_t *resource = request->resource;
-        log_limited(&router->refused_log, CP_LOG_WARNING,
-                    "resource %s did not process request %s from %s (it answered that it "
-                    "cannot)%s",
-                    from, id, request->sender,
-                    request->retried ? "" : ": trying another resource");
+        log_field_t fields[3];
+        char bare[JID_BARE_MAX + 1];
+        size_t n = request_fields(request, fields, bare);
+        log_limited_fields(&router->refused_log, CP_LOG_WARNING, fields, n,
+                           "resource %s did not process request %s from %s (it answered that "
+                           "it cannot)%s",
+                           from, id, request->sender,
+                           request->retried ? "" : ": trying another resource");
         if (health_note_failure(router->health, resource, "refused")) {
             roster_update_candidacy(router->roster, resource);
             note_availability(router);
@@ -774,8 +792,9 @@ static void handle_target_presence(router_t *router, const wire_stanza_t *presen
     } else if (strcmp(type, "unavailable") == 0 || strcmp(type, "error") == 0) {
         resource_t *resource = name ? roster_lookup(router->roster, name) : NULL;
         if (resource) {
-            log_info("resource %s is offline%s", from,
-                     strcmp(type, "error") == 0 ? " (its presence failed)" : "");
+            const log_field_t fields[] = {{"CLIENT_PROXY_RESOURCE", name}};
+            log_fields(CP_LOG_INFO, fields, G_N_ELEMENTS(fields), "resource %s is offline%s",
+                       from, strcmp(type, "error") == 0 ? " (its presence failed)" : "");
             drop_resource(router, resource, true, &resource_went_offline);
         } else if (!name && strcmp(type, "error") == 0) {
             /* Our probe or subscription bounced: that says nothing of the
@@ -994,8 +1013,12 @@ void router_expire(router_t *router, int64_t now)
             inflight_end(router->inflight, request, NULL, &hold_expired);
             continue;
         }
-        log_info("request %s from %s timed out on %s", request->id, request->sender,
-                 resource ? resource->info.name : request->user ? request->user : "no resource");
+        log_field_t fields[3];
+        char bare[JID_BARE_MAX + 1];
+        size_t n = request_fields(request, fields, bare);
+        log_fields(CP_LOG_INFO, fields, n, "request %s from %s timed out on %s", request->id,
+                   request->sender,
+                   resource ? resource->info.name : request->user ? request->user : "no resource");
         inflight_end(router->inflight, request, NULL, &timed_out);
         if (resource && health_note_failure(router->health, resource, "timed out")) {
             roster_update_candidacy(router->roster, resource);

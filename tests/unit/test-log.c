@@ -2,6 +2,7 @@
  * lines.  Lines are captured through log_set_sink(), time is a fake clock. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -138,9 +139,54 @@ static void log_limited__escapes_what_it_writes(void **state)
     assert_string_equal(line(0), "client-proxy: warning: refused x\\x0ay");
 }
 
+typedef struct entry {
+    GPtrArray *fields; /* char *, "NAME=value" */
+} entry_t;
+
+static void record_entry(char *const *fields, size_t n, void *userdata)
+{
+    entry_t *entry = userdata;
+    g_ptr_array_set_size(entry->fields, 0);
+    for (size_t i = 0; i < n; i++)
+        g_ptr_array_add(entry->fields, g_strdup(fields[i]));
+}
+
+static bool has_field(const entry_t *entry, const char *field)
+{
+    for (guint i = 0; i < entry->fields->len; i++)
+        if (strcmp(entry->fields->pdata[i], field) == 0)
+            return true;
+    return false;
+}
+
+/* Issue 13: with stderr the journal, an entry carries its priority, its
+ * message and its fields, escaped like any line; a field without a value
+ * is left out. */
+static void log_fields__writes_a_structured_journal_entry(void **state)
+{
+    (void)state;
+    entry_t entry = {g_ptr_array_new_with_free_func(g_free)};
+    log_set_journal_sink(record_entry, &entry);
+    const log_field_t fields[] = {{"CLIENT_PROXY_RESOURCE", "worker\n1"},
+                                  {"CLIENT_PROXY_SENDER", NULL}};
+    log_fields(CP_LOG_WARNING, fields, G_N_ELEMENTS(fields), "resource %s is odd", "w\r");
+    assert_true(has_field(&entry, "PRIORITY=4"));
+    assert_true(has_field(&entry, "MESSAGE=resource w\\x0d is odd"));
+    assert_true(has_field(&entry, "SYSLOG_IDENTIFIER=client-proxy"));
+    assert_true(has_field(&entry, "CLIENT_PROXY_RESOURCE=worker\\x0a1"));
+    for (guint i = 0; i < entry.fields->len; i++)
+        assert_false(g_str_has_prefix(entry.fields->pdata[i], "CLIENT_PROXY_SENDER"));
+    log_write(CP_LOG_ERROR, "jat-hmac", "plain");
+    assert_true(has_field(&entry, "PRIORITY=3"));
+    assert_true(has_field(&entry, "MESSAGE=jat-hmac: plain"));
+    log_set_journal_sink(NULL, NULL);
+    g_ptr_array_free(entry.fields, TRUE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(log_fields__writes_a_structured_journal_entry),
         cmocka_unit_test_setup_teardown(log__keeps_a_value_with_newlines_and_escapes_on_one_line,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
