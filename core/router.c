@@ -482,14 +482,14 @@ static void route_reply(router_t *router, const wire_stanza_t *iq)
     const char *token = jid_resource(to);
     if (!jid_bare_equal(from, router->target) || !from_resource) {
         drop(router, "not_from_the_service", CP_LOG_WARNING,
-                    "dropped IQ %s from %s: only resources of %s may reply", type, from,
-                    router->target);
+             "dropped IQ %s from %s: only resources of %s may reply", type, from,
+             router->target);
         return;
     }
     if (!token || !*token || !id) {
         drop(router, "no_token_or_id", CP_LOG_WARNING,
-                    "dropped IQ %s from %s: addressed to %s, without a token or an id", type,
-                    from, to);
+             "dropped IQ %s from %s: addressed to %s, without a token or an id", type,
+             from, to);
         return;
     }
 
@@ -499,21 +499,21 @@ static void route_reply(router_t *router, const wire_stanza_t *iq)
         break;
     case INFLIGHT_NO_REQUEST:
         drop(router, "no_request_in_flight", CP_LOG_INFO,
-                    "dropped IQ %s id %s from %s: it answers no request in flight (late, "
-                    "repeated, or a forged token)",
-                    type, id, from);
+             "dropped IQ %s id %s from %s: it answers no request in flight (late, "
+             "repeated, or a forged token)",
+             type, id, from);
         return;
     case INFLIGHT_WRONG_RESOURCE:
         /* After a retry, the first resource's answer (often the server's
          * bounce for it) is expected, not suspicious. */
         drop(router, "wrong_resource", request->retried ? CP_LOG_INFO : CP_LOG_WARNING,
-                    "dropped IQ %s id %s from %s: the request went to resource %s", type, id,
-                    from, request->resource->info.name);
+             "dropped IQ %s id %s from %s: the request went to resource %s", type, id,
+             from, request->resource->info.name);
         return;
     case INFLIGHT_TOKEN_REJECTED:
         drop(router, "token_rejected", CP_LOG_WARNING,
-                    "dropped IQ %s id %s from %s: %s rejected its token", type, id, from,
-                    plugin_file(request->jat));
+             "dropped IQ %s id %s from %s: %s rejected its token", type, id, from,
+             plugin_file(request->jat));
         return;
     }
 
@@ -556,9 +556,9 @@ static void route_answer(router_t *router, const wire_stanza_t *iq)
     request_t *request = inflight_match_answer(router->inflight, iq->id, iq->from);
     if (!request) {
         drop(router, "no_request_of_the_service", CP_LOG_INFO,
-                    "dropped IQ %s id %s from %s: it answers no request of the service in "
-                    "flight (late, or not from the user asked)",
-                    iq->type, iq->id, iq->from);
+             "dropped IQ %s id %s from %s: it answers no request of the service in "
+             "flight (late, or not from the user asked)",
+             iq->type, iq->id, iq->from);
         return;
     }
     if (!iq->bytes) {
@@ -601,13 +601,13 @@ static void handle_iq(router_t *router, const wire_stanza_t *iq)
             answer_from(router, iq->to, iq, &no_such_user, METRICS_INBOUND);
         else
             drop(router, "answer_to_no_user", CP_LOG_INFO,
-                        "dropped IQ %s from %s: addressed to %s, where no user lives",
-                        type ? type : "(no type)", iq->from, iq->to);
+                 "dropped IQ %s from %s: addressed to %s, where no user lives",
+                 type ? type : "(no type)", iq->from, iq->to);
         return;
     case ADDRESS_OTHER:
         drop(router, "misaddressed", CP_LOG_WARNING,
-                    "dropped IQ from %s: addressed to %s, not to %s", iq->from,
-                    iq->to ? iq->to : "nobody", router->domain);
+             "dropped IQ from %s: addressed to %s, not to %s", iq->from,
+             iq->to ? iq->to : "nobody", router->domain);
         return;
     }
 
@@ -721,9 +721,9 @@ static void route_bounce(router_t *router, const wire_stanza_t *bounce)
         !bounces_take(router->bounces, bounce->from, bounce->id, g_get_monotonic_time(),
                       &resource, &address)) {
         drop(router, "unmatched_message_error", CP_LOG_INFO,
-                    "dropped a message error from %s: it answers no message the service sent "
-                    "(or one too long ago)",
-                    bounce->from);
+             "dropped a message error from %s: it answers no message the service sent "
+             "(or one too long ago)",
+             bounce->from);
         return;
     }
     char from[CP_JID_MAX + 1];
@@ -744,8 +744,8 @@ static void handle_message(router_t *router, const wire_stanza_t *message)
         return;
     case ADDRESS_OTHER:
         drop(router, "misaddressed", CP_LOG_WARNING,
-                    "dropped a message from %s: addressed to %s, not to %s", message->from,
-                    message->to ? message->to : "nobody", router->domain);
+             "dropped a message from %s: addressed to %s, not to %s", message->from,
+             message->to ? message->to : "nobody", router->domain);
         return;
     }
 
@@ -754,18 +754,18 @@ static void handle_message(router_t *router, const wire_stanza_t *message)
     if (is_service(router, message->from)) {
         if (error)
             drop(router, "bounce_of_a_users_message", CP_LOG_INFO,
-                        "dropped a message error from %s: a bounce of a user's message",
-                        message->from);
+                 "dropped a message error from %s: a bounce of a user's message",
+                 message->from);
         else if (to_domain)
             drop(router, "service_message_to_the_domain", CP_LOG_INFO,
-                        "dropped a message from %s to %s: the service writes to users' "
-                        "addresses",
-                        message->from, message->to);
+                 "dropped a message from %s to %s: the service writes to users' "
+                 "addresses",
+                 message->from, message->to);
         else
             send_to_user(router, message, address);
     } else if (jid_bare_equal(message->from, router->target)) {
         drop(router, "from_a_resource_left_out", CP_LOG_INFO,
-                    "dropped a message from %s: [proxy] resources keeps it out", message->from);
+             "dropped a message from %s: [proxy] resources keeps it out", message->from);
     } else if (error) {
         route_bounce(router, message);
     } else {
@@ -862,7 +862,7 @@ void router_handle(router_t *router, const wire_stanza_t *stanza)
     const char *name = stanza->name;
     if (!stanza->from || !*stanza->from) {
         drop(router, "no_sender", CP_LOG_WARNING, "dropped <%s/> without a sender",
-                    name);
+             name);
         return;
     }
     if (strcmp(name, "iq") == 0)
