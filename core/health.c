@@ -73,9 +73,10 @@ bool health_note_failure(health_t *health, resource_t *resource, const char *why
     if (health->unhealthy_after == 0 || record->benched ||
         record->consecutive_failures < (unsigned)health->unhealthy_after)
         return false;
-    log_warning("resource %s/%s failed %u requests in a row (the last %s): no new requests "
-                "until it answers a ping",
-                health->target, resource->info.name, record->consecutive_failures, why);
+    /* "timed out 3 times in a row": the wording operators (and tests) grep
+     * for since timeouts were the only failure. */
+    log_warning("resource %s/%s %s %u times in a row: no new requests until it answers a ping",
+                health->target, resource->info.name, why, record->consecutive_failures);
     record->benched = true;
     g_hash_table_add(health->benched, resource);
     send_ping(health, resource, g_get_monotonic_time());

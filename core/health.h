@@ -43,7 +43,7 @@ void health_free(health_t *health);
 void health_reconfigure(health_t *health, const config_t *config);
 
 /* A request sent to RESOURCE failed: it timed out, or the resource said it
- * did not process it (WHY, for the log: "timed out", "refused").  Returns
+ * did not process it (WHY, for the log: "timed out", "refused a request").  Returns
  * true when this benched it (the caller stops offering it). */
 bool health_note_failure(health_t *health, resource_t *resource, const char *why);
 

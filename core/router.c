@@ -537,7 +537,7 @@ static void route_reply(router_t *router, const wire_stanza_t *iq)
                            "it cannot)%s",
                            from, id, request->sender,
                            request->retried ? "" : ": trying another resource");
-        if (health_note_failure(router->health, resource, "refused")) {
+        if (health_note_failure(router->health, resource, "refused a request")) {
             roster_update_candidacy(router->roster, resource);
             note_availability(router);
             notify_deadline(router, health_next_due(router->health));
