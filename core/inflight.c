@@ -255,6 +255,7 @@ request_t *inflight_start(inflight_t *inflight, const wire_stanza_t *iq, const c
     request_t *request =
         request_new(token, iq->id, iq->from, NULL, NULL, iq->bytes, iq->length, now,
                     now + (int64_t)inflight->request_timeout * G_USEC_PER_SEC);
+    request->get = strcmp(iq->type, "get") == 0;
     g_hash_table_add(inflight->by_sender, request);
     insert_by_deadline(inflight, request);
     dispatch_to(inflight, request, token, jat, resource);
@@ -269,6 +270,7 @@ request_t *inflight_hold(inflight_t *inflight, const wire_stanza_t *iq, int64_t 
                     now + (int64_t)inflight->request_timeout * G_USEC_PER_SEC);
     request->held = true;
     request->hold_until = hold_until;
+    request->get = strcmp(iq->type, "get") == 0;
     g_hash_table_add(inflight->by_sender, request);
     g_queue_push_tail_link(&inflight->held, &request->resource_link);
     insert_by_deadline(inflight, request);

@@ -58,6 +58,7 @@ typedef struct request {
                              retry elsewhere, or for when it is placed after
                              being held; outbound: NULL */
     size_t kept_length;
+    bool get;             /* a get (which a resource leaving may retry) */
     bool retried;         /* already moved to another resource once */
     bool held;            /* forward: waiting for a resource ([proxy] hold) */
     int64_t hold_until;   /* monotonic µs, while held */

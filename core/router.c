@@ -222,19 +222,6 @@ static void send_presence(router_t *router, const char *type, const char *from, 
     outbox_send_string(router->outbox, router->scratch);
 }
 
-/* True when the request BYTES (LENGTH) is a get. */
-static void note_type(const wire_stanza_t *kept, void *data)
-{
-    *(bool *)data = kept->type && strcmp(kept->type, "get") == 0;
-}
-
-static bool is_get(const char *bytes, size_t length)
-{
-    bool get = false;
-    stream_parse_stanzas(bytes, length, note_type, &get);
-    return get;
-}
-
 /* ---- Choosing again -------------------------------------------------------
  * A request kept as bytes is parsed again to be placed: what the strategy
  * sees of it is read from them. */
@@ -324,9 +311,8 @@ static void drop_resource(router_t *router, resource_t *resource, bool may_retry
     roster_set_leaving(router->roster, resource);
     while (!g_queue_is_empty(&resource->requests)) {
         request_t *request = resource->requests.head->data;
-        bool get = request->kept && g_str_has_prefix(request->kept, "<iq") &&
-                   is_get(request->kept, request->kept_length);
-        if (!(may_retry && router->retry_get && get) || !retry_elsewhere(router, request))
+        if (!(may_retry && router->retry_get && request->get) ||
+            !retry_elsewhere(router, request))
             inflight_end(router->inflight, request, NULL, error);
     }
     health_forget(router->health, resource);
