@@ -20,12 +20,16 @@ struct hx_client {
     hx_t *hx;
     xmpp_conn_t *conn;
     char *bare;
+    char *host; /* of its bare JID: roster pushes come from it */
     char *resource;
     char *jid; /* bound full JID */
     int port;  /* the server's c2s port */
     bool worker;
+    bool approves; /* a worker answers `subscribe` with `subscribed` */
     int state;
     hx_mode_t mode;
+    hx_request_fn handler; /* or NULL: MODE decides */
+    void *handler_arg;
     GPtrArray *rx;       /* every stanza received (owned copies) */
     GPtrArray *requests; /* IQ get/set received, worker only (refs) */
     GQueue *held;        /* requests not yet answered or taken (refs) */
@@ -170,6 +174,8 @@ static int on_stanza(xmpp_conn_t *conn, xmpp_stanza_t *st, void *data)
     const char *name = xmpp_stanza_get_name(st);
     const char *type = xmpp_stanza_get_type(st);
     if (strcmp(name, "presence") == 0 && type && strcmp(type, "subscribe") == 0) {
+        if (!c->approves)
+            return 1;
         xmpp_stanza_t *p = xmpp_presence_new(ctx);
         xmpp_stanza_set_type(p, "subscribed");
         xmpp_stanza_set_to(p, xmpp_stanza_get_from(st));
@@ -178,7 +184,7 @@ static int on_stanza(xmpp_conn_t *conn, xmpp_stanza_t *st, void *data)
     } else if (strcmp(name, "iq") == 0 && type &&
                (strcmp(type, "get") == 0 || strcmp(type, "set") == 0)) {
         const char *from = xmpp_stanza_get_from(st);
-        if (!from || strcmp(from, c->bare) == 0 || strcmp(from, "localhost") == 0) {
+        if (!from || strcmp(from, c->bare) == 0 || strcmp(from, c->host) == 0) {
             /* A roster push from our own server: acknowledge it. */
             xmpp_stanza_t *ack = xmpp_iq_new(ctx, "result", xmpp_stanza_get_id(st));
             if (from)
@@ -188,7 +194,9 @@ static int on_stanza(xmpp_conn_t *conn, xmpp_stanza_t *st, void *data)
             return 1;
         }
         g_ptr_array_add(c->requests, xmpp_stanza_clone(copy));
-        if (c->mode == HX_ANSWER)
+        if (c->handler)
+            c->handler(c, copy, c->handler_arg);
+        else if (c->mode == HX_ANSWER)
             hx_answer(c, copy, NULL);
         else
             g_queue_push_tail(c->held, xmpp_stanza_clone(copy));
@@ -256,11 +264,19 @@ static bool start_connect(hx_client_t *c)
 
 hx_client_t *hx_client_connect(hx_t *hx, const char *node, const char *resource, bool worker)
 {
+    return hx_client_connect_at(hx, node, "localhost", resource, worker);
+}
+
+hx_client_t *hx_client_connect_at(hx_t *hx, const char *node, const char *host,
+                                  const char *resource, bool worker)
+{
     hx_client_t *c = g_new0(hx_client_t, 1);
     c->hx = hx;
-    c->bare = g_strdup_printf("%s@localhost", node);
+    c->bare = g_strdup_printf("%s@%s", node, host);
+    c->host = g_strdup(host);
     c->resource = g_strdup(resource);
     c->worker = worker;
+    c->approves = true;
     c->port = hx_c2s_port(hx);
     c->mode = HX_ANSWER;
     c->rx = g_ptr_array_new_with_free_func(release_stanza);
@@ -319,6 +335,7 @@ void hx_client_free(hx_client_t *c)
     g_ptr_array_unref(c->requests);
     g_ptr_array_unref(c->rx);
     g_free(c->bare);
+    g_free(c->host);
     g_free(c->resource);
     g_free(c->jid);
     g_free(c);
@@ -337,6 +354,17 @@ const char *hx_client_resource(const hx_client_t *c)
 void hx_client_set_mode(hx_client_t *c, hx_mode_t mode)
 {
     c->mode = mode;
+}
+
+void hx_client_set_handler(hx_client_t *c, hx_request_fn fn, void *arg)
+{
+    c->handler = fn;
+    c->handler_arg = arg;
+}
+
+void hx_client_set_approves(hx_client_t *c, bool approves)
+{
+    c->approves = approves;
 }
 
 /* ---- what arrived --------------------------------------------------------- */

@@ -44,6 +44,11 @@ bool hx_pump_until(hx_t *hx, bool (*pred)(void *), void *arg, int timeout_ms);
  *  hx_free() does), or NULL on failure. */
 hx_client_t *hx_client_connect(hx_t *hx, const char *node, const char *resource,
                                bool worker);
+/** hx_client_connect() for NODE@HOST/RESOURCE, HOST being a host of the
+ *  run's Prosody (prosody.h, hx_prosody_add_host()).  A worker takes the
+ *  roster pushes of HOST, not of localhost, as its server's. */
+hx_client_t *hx_client_connect_at(hx_t *hx, const char *node, const char *host,
+                                  const char *resource, bool worker);
 /** Disconnects (if connected) and frees C with what it recorded.  NULL is
  *  allowed. */
 void hx_client_free(hx_client_t *c);
@@ -58,6 +63,18 @@ const char *hx_client_jid(const hx_client_t *c);
 /** The resource it asked for (owned by C). */
 const char *hx_client_resource(const hx_client_t *c);
 void hx_client_set_mode(hx_client_t *c, hx_mode_t mode);
+
+/** What a worker does with each IQ get/set instead of its mode, while set:
+ *  FN(C, REQ, ARG), called from inside the pump (it may send, it must not
+ *  pump).  REQ is recorded (hx_request_seen()) and owned by C.  Roster
+ *  pushes from its own server are acknowledged as before.  FN NULL: the
+ *  mode decides again. */
+typedef void (*hx_request_fn)(hx_client_t *c, xmpp_stanza_t *req, void *arg);
+void hx_client_set_handler(hx_client_t *c, hx_request_fn fn, void *arg);
+/** Whether a worker answers `subscribe` with `subscribed` (true at first).
+ *  False: it records a `subscribe` and answers nothing, like an account
+ *  that never approves client-proxy's subscription. */
+void hx_client_set_approves(hx_client_t *c, bool approves);
 
 /* ---- sending -------------------------------------------------------------- */
 

@@ -4,6 +4,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "run-private.h"
@@ -15,12 +16,28 @@ struct hx_prosody {
     char *config; /* path of prosody.cfg.lua */
     char *out;    /* its stdout and stderr */
     int c2s_port, component_port;
-    pid_t pid; /* 0: not running */
+    GPtrArray *hosts; /* VirtualHosts beside "localhost" (hx_prosody_add_host()) */
+    pid_t pid;        /* 0: not running */
 };
 
-static void write_account(hx_prosody_t *p, const char *node)
+/* A host's directory in Prosody's data_path: its datamanager writes every
+ * byte but letters and digits as %xx ("auth.localhost" is auth%2elocalhost). */
+static char *data_dir_name(const char *host)
 {
-    g_autofree char *dir = g_build_filename(p->hx->dir, "data", "localhost", "accounts", NULL);
+    GString *name = g_string_new(NULL);
+    for (const char *c = host; *c; c++) {
+        if (g_ascii_isalnum(*c))
+            g_string_append_c(name, *c);
+        else
+            g_string_append_printf(name, "%%%02x", (unsigned char)*c);
+    }
+    return g_string_free(name, FALSE);
+}
+
+static void write_account(hx_prosody_t *p, const char *node, const char *host)
+{
+    g_autofree char *host_dir = data_dir_name(host);
+    g_autofree char *dir = g_build_filename(p->hx->dir, "data", host_dir, "accounts", NULL);
     g_mkdir_with_parents(dir, 0700);
     g_autofree char *path = g_strdup_printf("%s/%s.dat", dir, node);
     g_autofree char *text =
@@ -28,14 +45,22 @@ static void write_account(hx_prosody_t *p, const char *node)
     g_file_set_contents(path, text, -1, NULL);
 }
 
-static void write_config(hx_prosody_t *p)
+static void pick_ports(hx_prosody_t *p)
 {
     int fd1, fd2;
     p->c2s_port = hx_pick_port(&fd1);
     p->component_port = hx_pick_port(&fd2);
     close(fd1);
     close(fd2);
+}
 
+/* prosody.cfg.lua, written again whenever a host is added. */
+static void write_config(hx_prosody_t *p)
+{
+    GString *more_hosts = g_string_new(NULL);
+    for (guint i = 0; i < p->hosts->len; i++)
+        g_string_append_printf(more_hosts, "\nVirtualHost \"%s\"\n",
+                               (const char *)p->hosts->pdata[i]);
     const char *dir = p->hx->dir;
     g_autofree char *certs = g_build_filename(dir, "certs", NULL);
     g_mkdir_with_parents(certs, 0700);
@@ -66,10 +91,13 @@ static void write_config(hx_prosody_t *p)
         "network_settings = { nagle = false; opportunistic_writes = true; }\n"
         "\n"
         "VirtualHost \"localhost\"\n"
+        "%6$s"
         "\n"
         "Component \"%4$s\"\n"
         "\tcomponent_secret = \"%5$s\"\n",
-        dir, p->c2s_port, p->component_port, HX_DOMAIN, HX_SECRET);
+        dir, p->c2s_port, p->component_port, HX_DOMAIN, HX_SECRET, more_hosts->str);
+    g_string_free(more_hosts, TRUE);
+    g_free(p->config);
     p->config = hx_write_file(p->hx, "prosody.cfg.lua", cfg, 0600);
 }
 
@@ -82,10 +110,12 @@ hx_prosody_t *hx_prosody_new(hx_t *hx)
     hx_prosody_t *p = g_new0(hx_prosody_t, 1);
     p->hx = hx;
     p->out = g_build_filename(hx->dir, "prosody.stdout", NULL);
+    p->hosts = g_ptr_array_new_with_free_func(g_free);
+    pick_ports(p);
     write_config(p);
-    write_account(p, "service");
-    write_account(p, "alice");
-    write_account(p, "bob");
+    write_account(p, "service", "localhost");
+    write_account(p, "alice", "localhost");
+    write_account(p, "bob", "localhost");
     hx->prosody = p;
     return p;
 }
@@ -97,7 +127,27 @@ hx_prosody_t *hx_prosody(const hx_t *hx)
 
 void hx_prosody_add_account(hx_prosody_t *p, const char *node)
 {
-    write_account(p, node);
+    write_account(p, node, "localhost");
+}
+
+void hx_prosody_add_host(hx_prosody_t *p, const char *host)
+{
+    if (strcmp(host, "localhost") == 0 ||
+        g_ptr_array_find_with_equal_func(p->hosts, host, g_str_equal, NULL))
+        return;
+    g_ptr_array_add(p->hosts, g_strdup(host));
+    write_config(p);
+}
+
+void hx_prosody_add_account_at(hx_prosody_t *p, const char *node, const char *host)
+{
+    if (strcmp(host, "localhost") != 0 &&
+        !g_ptr_array_find_with_equal_func(p->hosts, host, g_str_equal, NULL)) {
+        fprintf(stderr, "harness: %s is not a host of this Prosody (hx_prosody_add_host())\n",
+                host);
+        abort();
+    }
+    write_account(p, node, host);
 }
 
 bool hx_prosody_start(hx_prosody_t *p)
@@ -164,6 +214,7 @@ void hx_prosody_free(hx_prosody_t *p)
     hx_prosody_stop(p);
     if (p->hx->prosody == p)
         p->hx->prosody = NULL;
+    g_ptr_array_unref(p->hosts);
     g_free(p->config);
     g_free(p->out);
     g_free(p);

@@ -1,7 +1,12 @@
 /* A private Prosody (Debian's `prosody` package) for one run: its config,
  * data and log in the run's directory, c2s and component listeners on free
  * ports of 127.0.0.1 only, started as a child that dies with the test
- * process and stopped by its pid. */
+ * process and stopped by its pid.
+ *
+ * It serves VirtualHost "localhost" and the component HX_DOMAIN.  A run
+ * that needs accounts on another host (Jitsi's focus@auth.localhost) adds
+ * it with hx_prosody_add_host(); a run that does not gets exactly the
+ * config it always had. */
 #ifndef HX_PROSODY_H
 #define HX_PROSODY_H
 
@@ -21,6 +26,14 @@ hx_prosody_t *hx_prosody(const hx_t *hx);
 /** Adds account NODE@localhost (password HX_PASSWORD).  Call it while
  *  Prosody is stopped. */
 void hx_prosody_add_account(hx_prosody_t *p, const char *node);
+/** Adds VirtualHost HOST (read during the call) beside "localhost", with
+ *  the same settings, and rewrites the config.  Call it while Prosody is
+ *  stopped; adding a host twice, or "localhost", changes nothing. */
+void hx_prosody_add_host(hx_prosody_t *p, const char *host);
+/** Adds account NODE@HOST (password HX_PASSWORD); HOST is "localhost" or
+ *  one added with hx_prosody_add_host() (else it aborts).  Call it while
+ *  Prosody is stopped.  Log in with hx_client_connect_at() (clients.h). */
+void hx_prosody_add_account_at(hx_prosody_t *p, const char *node, const char *host);
 /** Starts Prosody and waits until both ports accept connections.  Returns
  *  false (with a message on stderr) on failure. */
 bool hx_prosody_start(hx_prosody_t *p);
