@@ -212,9 +212,12 @@ void discovery_due(discovery_t *discovery, int64_t now)
     for (guint i = 0; i < discovery->pinged->len; i++) {
         pinged_t *pinged = discovery->pinged->pdata[i];
         if (pinged->ping_id && pinged->ping_deadline <= now) {
+            /* Said once, by the router, when it was online: a resource that
+             * stays hung is not news every round. */
             g_clear_pointer(&pinged->ping_id, g_free);
-            log_info("resource %s/%s did not answer its ping within %" G_GINT64_FORMAT " s",
-                     discovery->target, pinged->name, discovery->ping_timeout_us / G_USEC_PER_SEC);
+            log_debug("resource %s/%s did not answer its ping within %" G_GINT64_FORMAT " s",
+                      discovery->target, pinged->name,
+                      discovery->ping_timeout_us / G_USEC_PER_SEC);
             discovery->events.gone(pinged->name, discovery->events.userdata);
         }
     }

@@ -21,6 +21,7 @@ struct cp_host {
     char *origin;          /* "jat-hmac": prefixes its log lines */
     char *group;           /* "encoding:hmac" */
     GHashTable *settings;  /* key -> value: a copy of its config group */
+    GHashTable *read;      /* the keys config_get() was asked for during init() */
     size_t address_limit;  /* [limits] addresses */
     char *error_key;       /* from config_error(), until init() returns */
     char *error_message;
@@ -82,7 +83,11 @@ static void host_log(cp_host_t *host, cp_log_level_t level, const char *fmt, ...
 
 static const char *host_config_get(cp_host_t *host, const char *key)
 {
-    return key ? g_hash_table_lookup(host->settings, key) : NULL;
+    if (!key)
+        return NULL;
+    if (host->read)
+        g_hash_table_add(host->read, g_strdup(key));
+    return g_hash_table_lookup(host->settings, key);
 }
 
 static void host_config_error(cp_host_t *host, const char *key, const char *fmt, ...)
@@ -280,6 +285,32 @@ static bool open_module(plugin_t *plugin, const config_t *config, cp_plugin_kind
     return true;
 }
 
+/* An option in the plugin's group that its init() never asked for is most
+ * likely misspelt: from ABI 1.1 that is an error naming it, as for
+ * client-proxy's own groups; a plugin built for 1.0 may read its options
+ * later, so it only gets a warning. */
+static bool check_unread_options(plugin_t *plugin, const config_t *config, GError **error)
+{
+    GHashTableIter iter;
+    gpointer key;
+    g_hash_table_iter_init(&iter, plugin->host.settings);
+    while (g_hash_table_iter_next(&iter, &key, NULL)) {
+        if (g_hash_table_contains(plugin->host.read, key))
+            continue;
+        if (plugin->descriptor->abi_minor >= 1) {
+            g_autofree char *line = config_describe_error(
+                config->path, plugin->host.group, key,
+                "unknown option: the plugin has no option of this name");
+            g_set_error_literal(error, PLUGIN_ERROR, PLUGIN_ERROR_INIT, line);
+            return false;
+        }
+        log_warning("%s: [%s] %s: the plugin did not read this option at start (misspelt?)",
+                    config->path, plugin->host.group, (const char *)key);
+    }
+    g_clear_pointer(&plugin->host.read, g_hash_table_destroy);
+    return true;
+}
+
 /* Checks PLUGIN's descriptor and runs its init() with its configuration
  * group.  Takes PLUGIN; returns it, or NULL with ERROR set. */
 static plugin_t *instantiate(plugin_t *plugin_in, const config_t *config, cp_plugin_kind_t kind,
@@ -295,6 +326,7 @@ static plugin_t *instantiate(plugin_t *plugin_in, const config_t *config, cp_plu
     plugin->host.group = g_strconcat(kind_group_prefix(kind), name, NULL);
     copy_settings(plugin, config);
     plugin->host.address_limit = (size_t)config->addresses;
+    plugin->host.read = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     int status = plugin->descriptor->init(&host_api, &plugin->host, &plugin->state);
     if (status != CP_OK) {
         const char *message = plugin->host.error_message
@@ -307,6 +339,8 @@ static plugin_t *instantiate(plugin_t *plugin_in, const config_t *config, cp_plu
     }
     plugin->initialised = true;
     plugin->refs = 1;
+    if (!check_unread_options(plugin, config, error))
+        return NULL;
     g_clear_pointer(&plugin->host.error_key, g_free);
     g_clear_pointer(&plugin->host.error_message, g_free);
     log_debug("loaded %s (%s)", plugin->file,
@@ -362,6 +396,8 @@ void plugin_unref(plugin_t *plugin)
     g_free(plugin->host.group);
     if (plugin->host.settings)
         g_hash_table_destroy(plugin->host.settings);
+    if (plugin->host.read)
+        g_hash_table_destroy(plugin->host.read);
     g_free(plugin->host.error_key);
     g_free(plugin->host.error_message);
     g_free(plugin);

@@ -892,7 +892,7 @@ static void on_gone(const char *name, void *data)
     resource_t *resource = roster_lookup(router->roster, name);
     if (!resource)
         return;
-    log_info("resource %s/%s is offline", router->target, name);
+    log_info("resource %s/%s is offline: it does not answer its pings", router->target, name);
     drop_resource(router, resource, true, &resource_went_offline);
 }
 

@@ -141,7 +141,10 @@ typedef struct cp_host_api {
 
     /** Returns the value of KEY in the plugin's own configuration group
      *  ("[dispatch:NAME]" or "[encoding:NAME]"), or NULL when it is absent.
-     *  The string is owned by the host and stays valid until fini(). */
+     *  The string is owned by the host and stays valid until fini().
+     *  From ABI 1.1, ask for every option you have in init(): the host
+     *  refuses to load a plugin whose group holds an option init() never
+     *  asked for (a misspelt name), naming it. */
     const char *(*config_get)(cp_host_t *host, const char *key);
 
     /** Reports why the value of KEY (NULL: the group as a whole) cannot be

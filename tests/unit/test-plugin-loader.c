@@ -156,9 +156,43 @@ static void plugin_load__reports_a_refused_config_with_group_and_key(void **stat
                         "FILE: [encoding:refuses] mode: \"sideways\" is not a mode this plugin knows");
 }
 
+/* Loads jat-NAME with EXTRA appended to the configuration; returns the
+ * error line with the file's name as FILE (g_free it), or NULL. */
+static char *load_error_with(const char *name, const char *extra)
+{
+    g_autofree char *text = g_strdup_printf("[component]\ndomain = p.example\nsecret = x\n"
+                                            "[proxy]\ntarget = a@example\nencoding = %s\n"
+                                            "[plugins]\npath = %s\n%s",
+                                            name, test_plugin_dir(), extra);
+    g_autofree char *file = write_temp_file(text);
+    g_autoptr(config_t) config = config_load(file, NULL);
+    g_unlink(file);
+    assert_non_null(config);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(plugin_t) plugin = plugin_load(config, CP_PLUGIN_JAT, name, &error);
+    if (plugin)
+        return NULL;
+    GString *line = g_string_new(error->message);
+    g_string_replace(line, config->path, "FILE", 0);
+    return g_string_free(line, FALSE);
+}
+
+/* A misspelt option in a plugin's group is no longer ignored: the plugin
+ * never asked for it. */
+static void plugin_load__refuses_an_option_the_plugin_does_not_read(void **state)
+{
+    (void)state;
+    g_autofree char *message = load_error_with("good", "[encoding:good]\nkye_file = /x\n");
+    assert_contains(message, "FILE: [encoding:good] kye_file: unknown option");
+    /* A plugin built for ABI 1.0 may read its options later: it loads. */
+    g_autofree char *old = load_error_with("old-minor", "[encoding:old-minor]\nlater = 1\n");
+    assert_null(old);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(plugin_load__refuses_an_option_the_plugin_does_not_read),
         cmocka_unit_test(plugin_load__loads_a_good_plugin_and_calls_it),
         cmocka_unit_test(plugin_load__searches_the_environment_after_the_config),
         cmocka_unit_test(plugin_load__names_every_directory_it_searched),

@@ -68,6 +68,13 @@ CP_PLUGIN_EXPORT const cp_plugin_descriptor_t cp_plugin_descriptor = {
     .abi_major = CP_PLUGIN_ABI_MAJOR + 1, .abi_minor = 0, .kind = CP_PLUGIN_JAT,
     .name = "newer-major", .init = init, .fini = fini, .ops = &ops,
 };
+#elif defined(VARIANT_OLD_MINOR)
+/* Built for ABI 1.0, before the host checked that init() reads every
+ * option: it reads none. */
+CP_PLUGIN_EXPORT const cp_plugin_descriptor_t cp_plugin_descriptor = {
+    .abi_major = CP_PLUGIN_ABI_MAJOR, .abi_minor = 0, .kind = CP_PLUGIN_JAT,
+    .name = PLUGIN_NAME, .description = "test", .init = init, .fini = fini, .ops = &ops,
+};
 #elif defined(VARIANT_NEWER_MINOR)
 CP_PLUGIN_EXPORT const cp_plugin_descriptor_t cp_plugin_descriptor = {
     .abi_major = CP_PLUGIN_ABI_MAJOR, .abi_minor = CP_PLUGIN_ABI_MINOR + 1,
