@@ -1,5 +1,5 @@
-/* Unit tests for plugins/common: base32, base64url, constant-time compare,
- * key files. */
+/* Unit tests for plugins/common: base32, base64url, expiries, constant-time
+ * compare, key files. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +14,7 @@
 #include "base32.h"
 #include "base64url.h"
 #include "const-time.h"
+#include "expiry.h"
 #include "key-file.h"
 #include "temp-file.h"
 
@@ -318,6 +319,47 @@ static void base64url__decoded_max__is_the_most_bytes_that_fit(void **unused)
     assert_int_equal(pc_base64url_decoded_max(1023), 767);
 }
 
+/* ---- expiry ----------------------------------------------------------- */
+
+static void expiry__counts__seconds_from_its_epoch_clamped_into_four_bytes(void **unused)
+{
+    (void)unused;
+    const int64_t e2026 = PC_EXPIRY_EPOCH_2026;
+    assert_int_equal(e2026, 1767225600); /* 2026-01-01T00:00:00Z */
+    assert_int_equal(pc_expiry_clamp(e2026 + 5, e2026), 5);
+    assert_int_equal(pc_expiry_clamp(e2026, e2026), 0);
+    assert_int_equal(pc_expiry_clamp(e2026 - 1, e2026), 0);
+    assert_int_equal(pc_expiry_clamp(INT64_MIN, e2026), 0);
+    assert_int_equal(pc_expiry_clamp(e2026 + UINT32_MAX, e2026), UINT32_MAX);
+    assert_int_equal(pc_expiry_clamp(e2026 + UINT32_MAX + INT64_C(1), e2026), UINT32_MAX);
+    assert_int_equal(pc_expiry_clamp(INT64_MAX, e2026), UINT32_MAX);
+    assert_int_equal(pc_expiry_clamp(1767225600, PC_EXPIRY_EPOCH_UNIX), 1767225600);
+    assert_int_equal(pc_expiry_clamp(-5, PC_EXPIRY_EPOCH_UNIX), 0);
+    assert_int_equal(pc_expiry_clamp(INT64_MAX, PC_EXPIRY_EPOCH_UNIX), UINT32_MAX);
+
+    uint8_t bytes[PC_EXPIRY_LEN];
+    pc_expiry_put(bytes, 0x8b309e00);
+    assert_memory_equal(bytes, "\x8b\x30\x9e\x00", 4);
+    assert_int_equal(pc_expiry_get(bytes), 0x8b309e00);
+}
+
+static void expiry__passes__after_its_second_under_either_epoch(void **unused)
+{
+    (void)unused;
+    int64_t now = g_get_real_time() / G_USEC_PER_SEC;
+    const int64_t epochs[] = {PC_EXPIRY_EPOCH_UNIX, PC_EXPIRY_EPOCH_2026};
+    for (size_t i = 0; i < G_N_ELEMENTS(epochs); i++) {
+        assert_true(pc_expiry_passed(pc_expiry_clamp(now - 2, epochs[i]), epochs[i]));
+        assert_false(pc_expiry_passed(pc_expiry_clamp(now + 60, epochs[i]), epochs[i]));
+        assert_false(pc_expiry_passed(UINT32_MAX, epochs[i]));
+    }
+    /* The same four bytes mean 136 years apart under the two epochs. */
+    assert_false(pc_expiry_passed(pc_expiry_clamp(now + 60, PC_EXPIRY_EPOCH_UNIX),
+                                  PC_EXPIRY_EPOCH_2026));
+    assert_true(pc_expiry_passed(pc_expiry_clamp(now + 60, PC_EXPIRY_EPOCH_2026),
+                                 PC_EXPIRY_EPOCH_UNIX));
+}
+
 /* ---- constant-time compare -------------------------------------------- */
 
 static void const_time_equal__tells__equal_from_different(void **unused)
@@ -547,6 +589,8 @@ int main(void)
         cmocka_unit_test(base64url__accepts__exactly_one_encoding_per_byte_string),
         cmocka_unit_test(base64url__refuses__output_that_does_not_fit),
         cmocka_unit_test(base64url__decoded_max__is_the_most_bytes_that_fit),
+        cmocka_unit_test(expiry__counts__seconds_from_its_epoch_clamped_into_four_bytes),
+        cmocka_unit_test(expiry__passes__after_its_second_under_either_epoch),
         cmocka_unit_test(const_time_equal__tells__equal_from_different),
         cmocka_unit_test(key_file__loads__ids_comments_and_blank_lines),
         cmocka_unit_test(key_file__refuses__a_short_key_naming_its_line),
