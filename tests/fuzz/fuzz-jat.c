@@ -14,14 +14,18 @@
  *     token per JID: nothing else is accepted);
  *   - hmac, sealed, opaque: on CP_OK the token is one this process made
  *     with encode() at start (under the fixed key, which the fuzzer never
- *     sees), and the JID is the one it was made for.  Nothing else, however
- *     close, may open.  CP_EEXPIRED is allowed only for the genuine tokens
- *     made with a past deadline: a forged token's deadline means nothing.
+ *     sees), or for hmac and sealed one of the version 1 tokens below that
+ *     the plugins made under the same keys before issue 14 (they still
+ *     decode), and the JID is the one it was made for.  Nothing else,
+ *     however close, may open.  CP_EEXPIRED is allowed only for the genuine
+ *     tokens made with a past deadline: a forged token's deadline means
+ *     nothing.
  * And, when the input is itself a plausible JID: encode() then decode()
  * gives it back.
  *
  * FUZZ_WRITE_SEEDS=DIR makes the target write its genuine tokens to DIR
- * (one file each) and exit: that is how tests/fuzz/corpus/jat-* was made.
+ * (one file each; "v1-NN" for the version 1 ones) and exit: that is how
+ * tests/fuzz/corpus/jat-* was made.
  * The tokens are reproducible because the host's random_bytes() is
  * replaced with a fixed-seed generator here. */
 #include <stdio.h>
@@ -50,7 +54,76 @@ typedef struct genuine {
     char *token;
     char *jid;
     bool expired;
+    bool v1; /* from the table below, not from encode() */
 } genuine_t;
+
+/* Version 1 tokens (base32) that jat-hmac and jat-sealed made under the
+ * keys below before issue 14, when they were these targets' seed corpus
+ * (genuine-NN, in the order make_genuine_tokens() makes its own): they must
+ * still open, or be expired, so they count as genuine.  The two of the
+ * longest JID (1023 characters) are left out; the unit tests build such
+ * tokens. */
+typedef struct v1_token {
+    const char *token;
+    const char *jid;
+    bool expired;
+} v1_token_t;
+
+static const v1_token_t hmac_v1_tokens[] = {
+    {"ah777777aw643nsbi2v4xniqaendspgvd5qwy2ldmvagk6dbnvygyzjon5zgol3qnbxw4zi",
+     "alice@example.org/phone", false},
+    {"ah777777ww3q56gjc4aeuelwch2hdaenffvmhpdsm5sw4qdcyo6gg2dfoixgk6dbnvygyzjpi5sxfq5eoq",
+     "jürgen@bücher.example/Gerät", false},
+    {"ah777777pc3ao6rodk2ubdt5fwcsvmcrmxyj7geaibsw233knexgk6dbnvygyzjp6cpy5cjaobqxe5dz",
+     "😀@emoji.example/🎉 party", false},
+    {"ah777777wpf2gnp7tdwkzd3uq65hofvrun2xgzlsibsxqylnobwgkltpojts66capexgk6dbnvygyzjppi",
+     "user@example.org/x@y.example/z", false},
+    {"ah777777e2ooh3lq4efentlnwoifokpd5z2xgzlsibntembqge5giyryhi5dcxjpojsxg",
+     "user@[2001:db8::1]/res", false},
+    {"ah777777ntsvqawlrhjxeolebru4o2mc3nquayrpmm", "a@b/c", false},
+    {"aeaaaaabahq7wdb6l7ehdtc2tknwblmwqjqwy2ldmvagk6dbnvygyzjon5zgol3qnbxw4zi",
+     "alice@example.org/phone", true},
+    {"aeaaaaaaieqxbghpoenxa73y3bvq3miewrrg6ysamv4gc3lqnrss433sm4xwyylqorxxa",
+     "bob@example.org/laptop", true},
+    {"ah7777776hovjkas43yainjase6qh6zvgnrwc4tpnragk6dbnvygyzjon5zgol3emvzww",
+     "carol@example.org/desk", false},
+    {"aeaaaaacggr5smc5wwkcohhryiukjfcmhnrwc4tpnragk6dbnvygyzjon5zgol3emvzww",
+     "carol@example.org/desk", true},
+    {NULL, NULL, false},
+};
+
+static const v1_token_t sealed_v1_tokens[] = {
+    {"aetr73xobyajryftc4jvq3pfhjp7jsybthqqcqxtuse4tuvzaqjuegogw6d2323tl7vcygvktxgsu4rm4n543qrq"
+     "zylp6fdxfhce7boisgmjs",
+     "alice@example.org/phone", false},
+    {"agkryw6aqqzdz6fni6pr35zdozzt27jm5l2zq55e7o66xjagpqcmljccejerqksv2s6rdt66v3zbqyrfx4w5fjyz"
+     "ks3r4zwxfhns7jnrq2llla7lcxtm6glv",
+     "jürgen@bücher.example/Gerät", false},
+    {"aepkegjldji54gcbj7jyvsfl26riwedsvfqbbs6lbng5ilxa3jgqeaghf723wl4sw2byfip3bw2lg5b4fn4lupeq"
+     "ljlxdvovyr3ib6cqzdvaevz6da3apfy",
+     "😀@emoji.example/🎉 party", false},
+    {"aee5zkv5tm6uptm6bp3p6dcfrvl3f3ujiblnbzypevbqa5vwytvbqthqhvlegd3o354x7iit4rkpahzmbi46fgz5"
+     "oiuf6vylmgrzqgefvfoloxailhkfpshd",
+     "user@example.org/x@y.example/z", false},
+    {"afy2h7mcklv6an7rqfc2dy4pmomuts3rk3s74pzqwnv3e5er2y7v6i34ypfaqbwpisg72ueoqhs7jlz3ih3sz4ub"
+     "keyn27r4lnys7wa5oxoa",
+     "user@[2001:db8::1]/res", false},
+    {"ahu6eoqc5hjxcudv5ek5bszoqqohfod642s2zkja76a4k2lbkdcvffgumzlfv5wnlkjnn7ccaho67pgo", "a@b/c",
+     false},
+    {"ah4azmo6xahiiuw575mgppdejkn42roqr4mwxedmvx7e2iv46wh2wnz4rqeexthmptm56wlgf4fmo5mfpon6u4fu"
+     "4siim7jcoycwod4alimgw",
+     "alice@example.org/phone", true},
+    {"ahl6arq6f3x6r7cem4z5z7z6dvo7j43jyhwwo5xuiyfngazaenfeffufmdhmt77jj2rvym7barab6xahlpgga6ku"
+     "2goxvonki5voq3n5nqea",
+     "bob@example.org/laptop", true},
+    {"aebt3tkyj4k5rlb7pwuqkzvj7itgi6warrlw6hkkhf4p2m7jyzjdegq6tjn7pncraafdbi2zn4gdlsvbwq4vu3v3"
+     "t2tau4qtk6wkbzw6wtwa",
+     "carol@example.org/desk", false},
+    {"afy65nger7goyn3uegkgpp6vwoufv5yveq266t3hbpjyfzhnyyfkmbwi5jabue7pptnlp3uyfu52lfoysfy5rdui"
+     "k67mot4tj3txmirtxeya",
+     "carol@example.org/desk", true},
+    {NULL, NULL, false},
+};
 
 typedef struct instance {
     cp_host_t *host;
@@ -137,6 +210,24 @@ static void add_genuine(instance_t *instance, const char *jid, int64_t expires)
     g_hash_table_insert(genuine_by_token, g->token, g);
 }
 
+/* Adds the version 1 tokens of the encoding under test, which no
+ * encode() makes any more. */
+static void add_v1_tokens(void)
+{
+    const v1_token_t *table = strcmp(FUZZ_JAT_NAME, "hmac") == 0     ? hmac_v1_tokens
+                              : strcmp(FUZZ_JAT_NAME, "sealed") == 0 ? sealed_v1_tokens
+                                                                     : NULL;
+    for (const v1_token_t *v = table; v != NULL && v->token != NULL; v++) {
+        genuine_t *g = g_new0(genuine_t, 1);
+        g->token = g_strdup(v->token);
+        g->jid = g_strdup(v->jid);
+        g->expired = v->expired;
+        g->v1 = true;
+        g_ptr_array_add(genuine_tokens, g);
+        g_hash_table_insert(genuine_by_token, g->token, g);
+    }
+}
+
 static void genuine_free(gpointer data)
 {
     genuine_t *g = data;
@@ -179,15 +270,18 @@ static void make_genuine_tokens(void)
         add_genuine(&second, "carol@example.org/desk", INT64_MAX);
         add_genuine(&second, "carol@example.org/desk", 2);
         instance_fini(&second);
+        add_v1_tokens();
     }
 }
 
 static void write_seeds(const char *dir)
 {
     g_mkdir_with_parents(dir, 0755);
+    guint made = 0, v1 = 0;
     for (guint i = 0; i < genuine_tokens->len; i++) {
         const genuine_t *g = genuine_tokens->pdata[i];
-        char *path = g_strdup_printf("%s/genuine-%02u%s", dir, i, g->expired ? "-expired" : "");
+        char *path = g_strdup_printf("%s/%s-%02u%s", dir, g->v1 ? "v1" : "genuine",
+                                     g->v1 ? v1++ : made++, g->expired ? "-expired" : "");
         FUZZ_CHECK(g_file_set_contents(path, g->token, -1, NULL), "cannot write %s", path);
         g_free(path);
     }

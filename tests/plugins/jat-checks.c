@@ -9,6 +9,7 @@
 #include <glib.h>
 
 #include "base32.h"
+#include "base64url.h"
 #include "fake-host.h"
 #include "temp-file.h"
 
@@ -79,6 +80,15 @@ void jat_assert_base32_alphabet(const char *token)
     for (const char *p = token; *p != '\0'; p++) {
         if (!((*p >= 'a' && *p <= 'z') || (*p >= '2' && *p <= '7')))
             fail_msg("token \"%s\" holds '%c', outside [a-z2-7]", token, *p);
+    }
+}
+
+void jat_assert_base64url_alphabet(const char *token)
+{
+    assert_true(token[0] != '\0');
+    for (const char *p = token; *p != '\0'; p++) {
+        if (!g_ascii_isalnum(*p) && *p != '-' && *p != '_')
+            fail_msg("token \"%s\" holds '%c', outside [A-Za-z0-9_-]", token, *p);
     }
 }
 
@@ -221,10 +231,46 @@ void jat_assert_random_key_when_no_key_file(void)
     fake_host_free(host);
 }
 
-/* Room for the bytes under any token. */
-#define TOKEN_BYTES_MAX (CP_TOKEN_MAX * 5 / 8 + 8)
+static const char *const base32_alphabet = "abcdefghijklmnopqrstuvwxyz234567";
+static const char *const base64url_alphabet =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-void jat_assert_tampering_refused(jat_fixture_t *fx, const char *token, int expected)
+size_t jat_text_bytes(jat_coding_t coding, const char *text, uint8_t *bytes)
+{
+    size_t n = 0;
+    bool ok = coding == JAT_BASE32
+                  ? pc_base32_decode(text, strlen(text), bytes, CP_TOKEN_MAX, &n)
+                  : pc_base64url_decode(text, strlen(text), bytes, CP_TOKEN_MAX, &n);
+    if (!ok)
+        fail_msg("\"%s\" is not canonical %s", text, coding == JAT_BASE32 ? "base32" : "base64url");
+    return n;
+}
+
+char *jat_bytes_text(jat_coding_t coding, const uint8_t *bytes, size_t n)
+{
+    char *text;
+    if (coding == JAT_BASE32) {
+        text = g_malloc(pc_base32_encoded_len(n) + 1);
+        pc_base32_encode(bytes, n, text);
+    } else {
+        text = g_malloc(pc_base64url_encoded_len(n) + 1);
+        pc_base64url_encode(bytes, n, text);
+    }
+    return text;
+}
+
+/* Decodes TEXT (g_free()d here), which must be refused; WHAT says how it
+ * was made, for the failure message. */
+static void assert_refused_and_free(jat_fixture_t *fx, char *text, const char *what)
+{
+    int status = jat_decode_status(fx, text);
+    if (status != CP_EBADTOKEN)
+        fail_msg("%s (\"%s\") gave %d", what, text, status);
+    g_free(text);
+}
+
+void jat_assert_tampering_refused(jat_fixture_t *fx, jat_coding_t coding, const char *token,
+                                  int expected)
 {
     char *copy = g_strdup(token);
     size_t len = strlen(copy);
@@ -239,26 +285,23 @@ void jat_assert_tampering_refused(jat_fixture_t *fx, const char *token, int expe
     }
     g_free(copy);
 
-    /* Flips in the characters are mostly caught by base32; flips in the
+    /* Flips in the characters are mostly caught by the coding; flips in the
      * bytes under it, re-encoded canonically, must be caught by the key. */
-    uint8_t bytes[TOKEN_BYTES_MAX];
-    size_t n = 0;
-    assert_true(pc_base32_decode(token, len, bytes, sizeof bytes, &n));
+    uint8_t bytes[CP_TOKEN_MAX];
+    size_t n = jat_text_bytes(coding, token, bytes);
     for (size_t i = 0; i < n; i++) {
         for (int bit = 0; bit < 8; bit++) {
-            char tampered[CP_TOKEN_MAX + 1];
             bytes[i] ^= (uint8_t)(1u << bit);
-            pc_base32_encode(bytes, n, tampered);
-            int status = jat_decode_status(fx, tampered);
-            if (status != CP_EBADTOKEN)
-                fail_msg("flip of bit %d of byte %zu gave %d", bit, i, status);
+            char *what = g_strdup_printf("flip of bit %d of byte %zu", bit, i);
+            assert_refused_and_free(fx, jat_bytes_text(coding, bytes, n), what);
+            g_free(what);
             bytes[i] ^= (uint8_t)(1u << bit);
         }
     }
     assert_int_equal(jat_decode_status(fx, token), expected); /* the control */
 }
 
-void jat_assert_reshaping_refused(jat_fixture_t *fx, const char *token)
+void jat_assert_reshaping_refused(jat_fixture_t *fx, jat_coding_t coding, const char *token)
 {
     size_t len = strlen(token);
     for (size_t cut = 0; cut < len; cut++) {
@@ -267,9 +310,9 @@ void jat_assert_reshaping_refused(jat_fixture_t *fx, const char *token)
             fail_msg("token cut to %zu characters was not refused", cut);
         g_free(prefix);
     }
-    const char *alphabet = "abcdefghijklmnopqrstuvwxyz234567";
+    const char *alphabet = coding == JAT_BASE32 ? base32_alphabet : base64url_alphabet;
     for (size_t extra = 1; extra <= 8; extra++) {
-        for (size_t c = 0; c < 32; c++) {
+        for (size_t c = 0; alphabet[c] != '\0'; c++) {
             char *longer = g_strdup_printf("%s%.*s", token, (int)extra, "aaaaaaaa");
             longer[len + extra - 1] = alphabet[c];
             if (jat_decode_status(fx, longer) != CP_EBADTOKEN)
@@ -278,31 +321,45 @@ void jat_assert_reshaping_refused(jat_fixture_t *fx, const char *token)
         }
     }
 
-    /* Bytes cut from or added to those under the base32. */
-    uint8_t bytes[TOKEN_BYTES_MAX];
-    size_t n = 0;
-    char other[CP_TOKEN_MAX + 1];
-    assert_true(pc_base32_decode(token, len, bytes, sizeof bytes, &n));
+    /* Bytes cut from or added to those under the text. */
+    uint8_t bytes[CP_TOKEN_MAX + 1];
+    size_t n = jat_text_bytes(coding, token, bytes);
     for (size_t cut = 1; cut < n; cut++) {
-        pc_base32_encode(bytes, n - cut, other);
-        if (jat_decode_status(fx, other) != CP_EBADTOKEN)
-            fail_msg("token without its last %zu bytes was not refused", cut);
+        char *what = g_strdup_printf("token without its last %zu bytes", cut);
+        assert_refused_and_free(fx, jat_bytes_text(coding, bytes, n - cut), what);
+        g_free(what);
     }
-    if (pc_base32_encoded_len(n + 1) <= CP_TOKEN_MAX) {
-        bytes[n] = 'x';
-        pc_base32_encode(bytes, n + 1, other);
-        assert_int_equal(jat_decode_status(fx, other), CP_EBADTOKEN);
-    }
+    bytes[n] = 'x';
+    char *longer = jat_bytes_text(coding, bytes, n + 1);
+    if (strlen(longer) <= CP_TOKEN_MAX)
+        assert_refused_and_free(fx, longer, "token with a byte more");
+    else
+        g_free(longer);
     char *huge = g_strnfill(CP_TOKEN_MAX + 1, 'a');
     assert_int_equal(jat_decode_status(fx, huge), CP_EBADTOKEN);
     g_free(huge);
 
+    /* Case matters in both codings: base32 has no uppercase, and in
+     * base64url each case stands for other bits. */
     char *upper = g_ascii_strup(token, -1);
-    assert_int_equal(jat_decode_status(fx, upper), CP_EBADTOKEN);
-    char *padded = g_strdup_printf("%s=", token);
-    assert_int_equal(jat_decode_status(fx, padded), CP_EBADTOKEN);
-    g_free(upper);
-    g_free(padded);
+    if (strcmp(upper, token) != 0)
+        assert_refused_and_free(fx, upper, "token in uppercase");
+    else
+        g_free(upper);
+    char *lower = g_ascii_strdown(token, -1);
+    if (strcmp(lower, token) != 0)
+        assert_refused_and_free(fx, lower, "token in lowercase");
+    else
+        g_free(lower);
+    assert_refused_and_free(fx, g_strdup_printf("%s=", token), "token padded");
+    assert_refused_and_free(fx, g_strdup_printf("%s==", token), "token padded twice");
+    /* The same bytes in the standard alphabet of base64. */
+    if (strpbrk(token, "-_") != NULL) {
+        char *standard = g_strdup(token);
+        g_strdelimit(standard, "-", '+');
+        g_strdelimit(standard, "_", '/');
+        assert_refused_and_free(fx, standard, "token in base64's standard alphabet");
+    }
 }
 
 void jat_assert_deadlines_kept(jat_fixture_t *fx)

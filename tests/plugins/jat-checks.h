@@ -35,6 +35,8 @@ char *jat_assert_round_trip(jat_fixture_t *fx, const char *jid, int64_t expires)
 void jat_assert_resource_safe(const char *token);
 /** Asserts TOKEN holds only lowercase base32 characters [a-z2-7]. */
 void jat_assert_base32_alphabet(const char *token);
+/** Asserts TOKEN holds only base64url characters [A-Za-z0-9_-]. */
+void jat_assert_base64url_alphabet(const char *token);
 
 /** Decodes TOKEN and returns the status (the JID is discarded). */
 int jat_decode_status(jat_fixture_t *fx, const char *token);
@@ -69,14 +71,30 @@ void jat_assert_key_bytes_never_logged(void);
  *  random bytes can be had. */
 void jat_assert_random_key_when_no_key_file(void);
 
+/** How a keyed encoding writes its bytes as text: version 1 of jat-hmac
+ *  and jat-sealed in base32, version 2 in base64url. */
+typedef enum jat_coding {
+    JAT_BASE32,
+    JAT_BASE64URL,
+} jat_coding_t;
+
+/** Decodes TEXT in CODING into BYTES (room for CP_TOKEN_MAX bytes);
+ *  returns how many.  The text must be canonical. */
+size_t jat_text_bytes(jat_coding_t coding, const char *text, uint8_t *bytes);
+/** BYTES[0..N) as text in CODING.  g_free() it. */
+char *jat_bytes_text(jat_coding_t coding, const uint8_t *bytes, size_t n);
+
 /** Asserts every single-bit flip of TOKEN's characters, and of the bytes
- *  under its base32 (re-encoded), is refused with CP_EBADTOKEN, and that
- *  TOKEN itself still decodes with EXPECTED (CP_OK or CP_EEXPIRED). */
-void jat_assert_tampering_refused(jat_fixture_t *fx, const char *token, int expected);
-/** Asserts every prefix of TOKEN, TOKEN with characters appended, TOKEN
- *  with bytes cut from or added under its base32, one longer than
- *  CP_TOKEN_MAX, uppercase or padded, is refused with CP_EBADTOKEN. */
-void jat_assert_reshaping_refused(jat_fixture_t *fx, const char *token);
+ *  under its text in CODING (re-encoded), is refused with CP_EBADTOKEN,
+ *  and that TOKEN itself still decodes with EXPECTED (CP_OK or
+ *  CP_EEXPIRED). */
+void jat_assert_tampering_refused(jat_fixture_t *fx, jat_coding_t coding, const char *token,
+                                  int expected);
+/** Asserts every prefix of TOKEN, TOKEN with characters of CODING
+ *  appended, TOKEN with bytes cut from or added under its text, one longer
+ *  than CP_TOKEN_MAX, with its letters' case changed, padded with '=', or
+ *  in the standard base64 alphabet, is refused with CP_EBADTOKEN. */
+void jat_assert_reshaping_refused(jat_fixture_t *fx, jat_coding_t coding, const char *token);
 /** Asserts tokens for past deadlines (also negative ones) decode with
  *  CP_EEXPIRED, and for future ones (up to INT64_MAX) with CP_OK. */
 void jat_assert_deadlines_kept(jat_fixture_t *fx);

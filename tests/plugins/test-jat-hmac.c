@@ -9,44 +9,72 @@
 #include <glib.h>
 
 #include "base32.h"
+#include "base64url.h"
 #include "fake-host.h"
 #include "jat-checks.h"
+#include "jat-formats.h"
 
-#define HEADER_LEN 21   /* version, 4 bytes of expiry, 16 bytes of MAC */
-#define LONGEST_JID 618 /* floor(1023 * 5 / 8) - HEADER_LEN */
+#define HEADER_LEN 13      /* version, 4 bytes of expiry, 8 bytes of MAC */
+#define LONGEST_JID 754    /* floor(1023 * 6 / 8) - HEADER_LEN */
+#define V1_HEADER_LEN 21   /* version, 4 bytes of expiry, 16 bytes of MAC */
+#define V1_LONGEST_JID 618 /* floor(1023 * 5 / 8) - V1_HEADER_LEN */
 
 #define KEY1 JAT_KEY1
 #define KEY2 JAT_KEY2
 #define NO_KEY JAT_NO_KEY
 
-/* Builds a token by the documented format alone, under key KEY_FILL. */
-static char *forge_token(int key_fill, uint8_t version, uint32_t expires,
-                         const void *jid, size_t jid_len)
+static const char *const juliet = "juliet@example.com/balcony";
+static const char *const alice = "alice@example.org/phone";                  /* 23 bytes */
+static const char *const jitsi = "0a1b2c3d-4e5f@meet.example.org/7f3a9c2e";  /* 39 bytes */
+
+/* Version 1 tokens that jat-hmac.c itself made before issue 14 (at commit
+ * 3dfbfff), from key files holding KEY1 or KEY2: what an upgrade must keep
+ * reading, not merely what jat-formats.c thinks the old code wrote. */
+static const struct v1_vector {
+    int key;
+    const char *jid;
+    int64_t expires;
+    int status; /* decode's today */
+    const char *token;
+} v1_vectors[] = {
+    {KEY1, "alice@example.org/phone", 4294967295, CP_OK, /* 2106-02-07 */
+     "ah7777776h6g4mwjo4wd7cj2mv2ynpmxxvqwy2ldmvagk6dbnvygyzjon5zgol3qnbxw4zi"},
+    {KEY1, "0a1b2c3d-4e5f@meet.example.org/7f3a9c2e", 4102444800, CP_OK, /* 2100-01-01 */
+     "ah2imvya5p3tywvvzl5mtdwzfmkoxt5q7iygcmlcgjrtgzbngrstkzsanvswk5bomv4gc3lqnrss433sm4xtozrtme4wgmtf"},
+    {KEY1, "jürgen@bücher.example/Gerät", 4294967295, CP_OK,
+     "ah777777mlk3p353xxdwlzfdkr6eyrpgu5vmhpdsm5sw4qdcyo6gg2dfoixgk6dbnvygyzjpi5sxfq5eoq"},
+    {KEY1, "alice@example.org/phone", 1767225600, CP_EEXPIRED, /* 2026-01-01 */
+     "afuvloia2537lqm3gijzrtujdrxinqc7o5qwy2ldmvagk6dbnvygyzjon5zgol3qnbxw4zi"},
+    {KEY1, "0a1b2c3d-4e5f@meet.example.org/7f3a9c2e", 1000000000, CP_EEXPIRED, /* 2001 */
+     "ae5zvsqaljabfs2j3q2irqgpttvqlykckeygcmlcgjrtgzbngrstkzsanvswk5bomv4gc3lqnrss433sm4xtozrtme4wgmtf"},
+    {KEY2, "alice@example.org/phone", 4294967295, CP_OK,
+     "ah7777775l7pobcje7cuhmqmnlwl3lziyrqwy2ldmvagk6dbnvygyzjon5zgol3qnbxw4zi"},
+    {KEY2, "jürgen@bücher.example/Gerät", 4294967295, CP_OK,
+     "ah777777n5os4bhki6izoowmdqe5insp5nvmhpdsm5sw4qdcyo6gg2dfoixgk6dbnvygyzjpi5sxfq5eoq"},
+    {KEY2, "alice@example.org/phone", 1767225600, CP_EEXPIRED,
+     "afuvloiawpkwlv3dn3uoqtzvucaq2mrgx5qwy2ldmvagk6dbnvygyzjon5zgol3qnbxw4zi"},
+};
+
+/* A version 2 token that jat-hmac.c made when version 2 was written, for
+ * alice under KEY1, expiring 2100-01-01 (0x8b309e00 seconds after 2026),
+ * checked against Python's hmac and base64 modules besides jat-formats.c:
+ * a change to the format shows here even if jat-formats.c changed with it. */
+#define V2_VECTOR_EXPIRES INT64_C(4102444800)
+static const char *const v2_vector =
+    "AoswngC0g3pOhJM7mGFsaWNlQGV4YW1wbGUub3JnL3Bob25l";
+
+/* A version 2 token under KEY_FILL by the documented format. */
+static char *v2_token(int key_fill, uint8_t version, int64_t expires, const char *jid)
 {
-    uint8_t key[32];
-    memset(key, key_fill, sizeof key);
-    uint8_t bytes[HEADER_LEN + 700];
-    uint8_t digest[32];
-    gsize digest_len = sizeof digest;
-    assert_true(jid_len <= 700);
+    return jat_hmac_v2_token(jat_key_of(key_fill), version, jat_since_2026(expires), jid,
+                             strlen(jid));
+}
 
-    GByteArray *data = g_byte_array_new();
-    uint8_t head[5] = {version, (uint8_t)(expires >> 24), (uint8_t)(expires >> 16),
-                       (uint8_t)(expires >> 8), (uint8_t)expires};
-    g_byte_array_append(data, head, 5);
-    g_byte_array_append(data, jid, (guint)jid_len);
-    GHmac *hmac = g_hmac_new(G_CHECKSUM_SHA256, key, 32);
-    g_hmac_update(hmac, data->data, data->len);
-    g_hmac_get_digest(hmac, digest, &digest_len);
-    g_hmac_unref(hmac);
-    g_byte_array_free(data, TRUE);
-
-    memcpy(bytes, head, 5);
-    memcpy(bytes + 5, digest, 16);
-    memcpy(bytes + HEADER_LEN, jid, jid_len);
-    char *token = g_malloc(pc_base32_encoded_len(HEADER_LEN + jid_len) + 1);
-    pc_base32_encode(bytes, HEADER_LEN + jid_len, token);
-    return token;
+/* A version 1 token under KEY_FILL by the documented format. */
+static char *v1_token(int key_fill, uint8_t version, int64_t expires, const void *jid,
+                      size_t jid_len)
+{
+    return jat_hmac_v1_token(jat_key_of(key_fill), version, (uint32_t)expires, jid, jid_len);
 }
 
 static void descriptor__names__hmac_jat(void **unused)
@@ -62,13 +90,16 @@ static void init__uses__a_random_key_without_a_key_file(void **unused)
     jat_assert_random_key_when_no_key_file();
 }
 
-static void round_trip__keeps__unusual_jids_in_the_base32_alphabet(void **unused)
+static void round_trip__keeps__unusual_jids_in_the_base64url_alphabet(void **unused)
 {
     (void)unused;
     jat_fixture_t *fx = jat_fixture_with_keys(KEY1, NO_KEY);
     for (size_t i = 0; jat_unusual_jids[i] != NULL; i++) {
         char *token = jat_assert_round_trip(fx, jat_unusual_jids[i], jat_in_an_hour());
-        jat_assert_base32_alphabet(token);
+        jat_assert_base64url_alphabet(token);
+        assert_int_equal(token[0], 'A');
+        assert_int_equal(strlen(token),
+                         pc_base64url_encoded_len(HEADER_LEN + strlen(jat_unusual_jids[i])));
         g_free(token);
     }
     jat_fixture_free(fx);
@@ -80,11 +111,85 @@ static void encode__writes__version_expiry_truncated_mac_and_jid(void **unused)
     (void)unused;
     jat_fixture_t *fx = jat_fixture_with_keys(KEY1, KEY2);
     const char *jid = "romeo@example.net/orchard";
-    char *token = jat_encode_ok(fx, jid, 0x01020304);
-    char *expected = forge_token(KEY1, 0x01, 0x01020304, jid, strlen(jid));
+    int64_t expires = JAT_EPOCH_2026 + 0x01020304;
+    char *token = jat_encode_ok(fx, jid, expires);
+    char *expected = v2_token(KEY1, 0x02, expires, jid);
     assert_string_equal(token, expected);
     g_free(token);
     g_free(expected);
+
+    /* And the one kept from when the format was made. */
+    token = jat_encode_ok(fx, alice, V2_VECTOR_EXPIRES);
+    assert_string_equal(token, v2_vector);
+    expected = v2_token(KEY1, 0x02, V2_VECTOR_EXPIRES, alice);
+    assert_string_equal(expected, v2_vector);
+    g_free(token);
+    g_free(expected);
+    jat_fixture_free(fx);
+}
+
+/* Seconds since 2026-01-01, four bytes: before 2026 is 0 (long past), and
+ * anything after 2162-02-07 is clamped to it. */
+static void encode__counts__the_expiry_in_seconds_since_2026(void **unused)
+{
+    (void)unused;
+    jat_fixture_t *fx = jat_fixture_with_keys(KEY1, NO_KEY);
+    const struct {
+        int64_t expires;
+        uint32_t written;
+    } cases[] = {
+        {JAT_EPOCH_2026 + 1, 1},
+        {JAT_EPOCH_2026 + 86400, 86400},
+        {JAT_EPOCH_2026, 0},
+        {1000000000, 0},
+        {-5, 0},
+        {JAT_EPOCH_2026 + UINT32_MAX, UINT32_MAX},
+        {INT64_MAX, UINT32_MAX},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        char *token = jat_encode_ok(fx, juliet, cases[i].expires);
+        uint8_t bytes[CP_TOKEN_MAX];
+        jat_text_bytes(JAT_BASE64URL, token, bytes);
+        uint32_t written = (uint32_t)bytes[1] << 24 | (uint32_t)bytes[2] << 16 |
+                           (uint32_t)bytes[3] << 8 | bytes[4];
+        assert_int_equal(written, cases[i].written);
+        g_free(token);
+    }
+    jat_fixture_free(fx);
+}
+
+/* The same JID and expiry give the same token: a stable address. */
+static void encode__gives__one_token_per_jid_and_expiry(void **unused)
+{
+    (void)unused;
+    jat_fixture_t *fx = jat_fixture_with_keys(KEY1, NO_KEY);
+    int64_t expires = jat_in_an_hour();
+    char *a = jat_encode_ok(fx, juliet, expires);
+    char *b = jat_encode_ok(fx, juliet, expires);
+    char *later = jat_encode_ok(fx, juliet, expires + 1);
+    char *other = jat_encode_ok(fx, "juliet@example.com/balconY", expires);
+    assert_string_equal(a, b);
+    assert_string_not_equal(a, later);
+    assert_string_not_equal(a, other);
+    g_free(a);
+    g_free(b);
+    g_free(later);
+    g_free(other);
+    jat_fixture_free(fx);
+}
+
+/* The lengths the issue asked for: 48 and 70 characters (version 1: 71
+ * and 96). */
+static void encode__writes__48_and_70_characters_for_typical_jids(void **unused)
+{
+    (void)unused;
+    jat_fixture_t *fx = jat_fixture_with_keys(KEY1, NO_KEY);
+    char *token = jat_assert_round_trip(fx, alice, jat_in_an_hour());
+    assert_int_equal(strlen(token), 48);
+    g_free(token);
+    token = jat_assert_round_trip(fx, jitsi, jat_in_an_hour());
+    assert_int_equal(strlen(token), 70);
+    g_free(token);
     jat_fixture_free(fx);
 }
 
@@ -93,7 +198,7 @@ static void decode__accepts__a_token_built_from_the_documented_format(void **unu
     (void)unused;
     jat_fixture_t *fx = jat_fixture_with_keys(KEY1, NO_KEY);
     const char *jid = "用户@例子.测试/a/b@c";
-    char *token = forge_token(KEY1, 0x01, (uint32_t)jat_in_an_hour(), jid, strlen(jid));
+    char *token = v2_token(KEY1, 0x02, jat_in_an_hour(), jid);
     char back[CP_JID_MAX + 1];
     assert_int_equal(fx->ops->decode(fx->state, token, back, sizeof back), CP_OK);
     assert_string_equal(back, jid);
@@ -127,6 +232,11 @@ static void encode__fits__the_longest_jid_and_no_longer(void **unused)
     jid = jat_jid_of_length(CP_JID_MAX);
     assert_int_equal(fx->ops->encode(fx->state, jid, jat_in_an_hour(), big, sizeof big), CP_ETOOLONG);
     g_free(jid);
+    /* A smaller one than promised is refused rather than overrun. */
+    assert_int_equal(fx->ops->encode(fx->state, "a@b/c", jat_in_an_hour(), token, 24),
+                     CP_ETOOLONG);
+    assert_int_equal(fx->ops->encode(fx->state, "", jat_in_an_hour(), token, sizeof token),
+                     CP_EFAIL);
     jat_fixture_free(fx);
 }
 
@@ -134,21 +244,33 @@ static void decode__refuses__every_single_bit_flip(void **unused)
 {
     (void)unused;
     jat_fixture_t *fx = jat_fixture_with_keys(KEY1, NO_KEY);
-    char *token = jat_encode_ok(fx, "juliet@example.com/balcony", jat_in_an_hour());
-    jat_assert_tampering_refused(fx, token, CP_OK);
+    char *token = jat_encode_ok(fx, juliet, jat_in_an_hour());
+    jat_assert_tampering_refused(fx, JAT_BASE64URL, token, CP_OK);
     g_free(token);
-    token = jat_encode_ok(fx, "juliet@example.com/balcony", fake_host_now() - 10);
-    jat_assert_tampering_refused(fx, token, CP_EEXPIRED); /* altering one is forgery */
+    token = jat_encode_ok(fx, juliet, fake_host_now() - 10);
+    jat_assert_tampering_refused(fx, JAT_BASE64URL, token, CP_EEXPIRED); /* altering one is forgery */
     g_free(token);
     jat_fixture_free(fx);
 }
 
-static void decode__refuses__truncated_extended_uppercase_and_padded_tokens(void **unused)
+static void decode__refuses__truncated_extended_recased_and_padded_tokens(void **unused)
 {
     (void)unused;
     jat_fixture_t *fx = jat_fixture_with_keys(KEY1, NO_KEY);
-    char *token = jat_encode_ok(fx, "juliet@example.com/balcony", jat_in_an_hour());
-    jat_assert_reshaping_refused(fx, token);
+    char *token = jat_encode_ok(fx, juliet, jat_in_an_hour());
+    jat_assert_reshaping_refused(fx, JAT_BASE64URL, token);
+    g_free(token);
+    /* One with '-' or '_' in it, for the standard alphabet's '+' and '/'. */
+    for (int i = 0;; i++) {
+        assert_true(i < 1000);
+        char *jid = g_strdup_printf("%s-%d", juliet, i);
+        token = jat_encode_ok(fx, jid, jat_in_an_hour());
+        g_free(jid);
+        if (strpbrk(token, "-_") != NULL)
+            break;
+        g_free(token);
+    }
+    jat_assert_reshaping_refused(fx, JAT_BASE64URL, token);
     g_free(token);
     jat_fixture_free(fx);
 }
@@ -162,31 +284,42 @@ static void decode__returns__eexpired_for_a_genuine_past_deadline(void **unused)
 }
 
 /* The MAC is checked before the deadline: moving an expired token's
- * deadline forward is forgery, not expiry. */
-static void decode__refuses__an_expired_token_with_its_deadline_moved(void **unused)
+ * deadline forward is forgery, not expiry.  In either version. */
+static void assert_moved_deadline_refused(jat_fixture_t *fx, jat_coding_t coding,
+                                          const char *token)
 {
-    (void)unused;
-    jat_fixture_t *fx = jat_fixture_with_keys(KEY1, NO_KEY);
-    char *token = jat_encode_ok(fx, "juliet@example.com/balcony", fake_host_now() - 10);
-    uint8_t bytes[700];
-    size_t n = 0;
-    char moved[CP_TOKEN_MAX + 1];
-    assert_true(pc_base32_decode(token, strlen(token), bytes, sizeof bytes, &n));
+    uint8_t bytes[CP_TOKEN_MAX];
+    size_t n = jat_text_bytes(coding, token, bytes);
+    assert_int_equal(jat_decode_status(fx, token), CP_EEXPIRED);
     uint8_t deadline_top = bytes[1];
-    bytes[1] = 0xff; /* expires in 2105 */
-    pc_base32_encode(bytes, n, moved);
+    bytes[1] = 0xff; /* expires more than a century later */
+    char *moved = jat_bytes_text(coding, bytes, n);
     assert_int_equal(jat_decode_status(fx, moved), CP_EBADTOKEN);
+    g_free(moved);
     /* Any other alteration of an expired token is forgery too. */
     bytes[1] = deadline_top;
     for (size_t i = 5; i < n; i++) {
         bytes[i] ^= 0x01;
-        pc_base32_encode(bytes, n, moved);
+        moved = jat_bytes_text(coding, bytes, n);
         if (jat_decode_status(fx, moved) != CP_EBADTOKEN)
             fail_msg("expired token altered at byte %zu was not refused as forged", i);
+        g_free(moved);
         bytes[i] ^= 0x01;
     }
-    pc_base32_encode(bytes, n, moved);
+    moved = jat_bytes_text(coding, bytes, n);
     assert_string_equal(moved, token); /* the control: unaltered, it is merely expired */
+    g_free(moved);
+}
+
+static void decode__refuses__an_expired_token_with_its_deadline_moved(void **unused)
+{
+    (void)unused;
+    jat_fixture_t *fx = jat_fixture_with_keys(KEY1, NO_KEY);
+    char *token = jat_encode_ok(fx, juliet, fake_host_now() - 10);
+    assert_moved_deadline_refused(fx, JAT_BASE64URL, token);
+    g_free(token);
+    token = v1_token(KEY1, 0x01, fake_host_now() - 10, juliet, strlen(juliet));
+    assert_moved_deadline_refused(fx, JAT_BASE32, token);
     g_free(token);
     jat_fixture_free(fx);
 }
@@ -207,19 +340,180 @@ static void decode__refuses__genuine_tokens_of_another_version_or_shape(void **u
 {
     (void)unused;
     jat_fixture_t *fx = jat_fixture_with_keys(KEY1, NO_KEY);
-    uint32_t later = (uint32_t)jat_in_an_hour();
-    char *token = forge_token(KEY1, 0x02, later, "a@b/c", 5);
-    assert_int_equal(jat_decode_status(fx, token), CP_EBADTOKEN);
-    g_free(token);
-    token = forge_token(KEY1, 0x01, later, "", 0); /* no JID at all */
-    assert_int_equal(jat_decode_status(fx, token), CP_EBADTOKEN);
-    g_free(token);
-    token = forge_token(KEY1, 0x01, later, "a@b/c\0d", 7); /* a NUL would cut it short */
-    assert_int_equal(jat_decode_status(fx, token), CP_EBADTOKEN);
-    g_free(token);
-    token = forge_token(KEY1, 0x01, later, "a@b/c", 5); /* the control: this one is fine */
+    int64_t later = jat_in_an_hour();
+    const struct {
+        char *token;
+        int status;
+    } cases[] = {
+        /* Version 2's layout under other version bytes, 0x01 included: the
+         * first character is still 'A', but the byte says otherwise. */
+        {v2_token(KEY1, 0x01, later, "a@b/c"), CP_EBADTOKEN},
+        {v2_token(KEY1, 0x00, later, "a@b/c"), CP_EBADTOKEN},
+        {v2_token(KEY1, 0x03, later, "a@b/c"), CP_EBADTOKEN},
+        {v2_token(KEY1, 0x02, later, ""), CP_EBADTOKEN},        /* no JID at all */
+        {jat_hmac_v2_token(jat_key_of(KEY1), 0x02, jat_since_2026(later), "a@b/c\0d", 7),
+         CP_EBADTOKEN},                                         /* a NUL would cut it short */
+        {v2_token(KEY1, 0x02, later, "a@b/c"), CP_OK},          /* the control */
+        /* And version 1's, as it always was. */
+        {v1_token(KEY1, 0x02, later, "a@b/c", 5), CP_EBADTOKEN},
+        {v1_token(KEY1, 0x01, later, "", 0), CP_EBADTOKEN},
+        {v1_token(KEY1, 0x01, later, "a@b/c\0d", 7), CP_EBADTOKEN},
+        {v1_token(KEY1, 0x01, later, "a@b/c", 5), CP_OK},       /* the control */
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        int status = jat_decode_status(fx, cases[i].token);
+        if (status != cases[i].status)
+            fail_msg("case %zu (\"%s\"): decode gave %d, not %d", i, cases[i].token, status,
+                     cases[i].status);
+        g_free(cases[i].token);
+    }
+    jat_fixture_free(fx);
+}
+
+/* ---- Version 1 ---------------------------------------------------------- */
+
+/* Each vector decodes, with its JID, or is expired, under a key file that
+ * lists its key, first or second. */
+static void decode__accepts__version_1_tokens_the_old_code_made(void **unused)
+{
+    (void)unused;
+    jat_fixture_t *rotating = jat_fixture_with_keys(KEY2, KEY1);
+    for (size_t i = 0; i < G_N_ELEMENTS(v1_vectors); i++) {
+        const struct v1_vector *v = &v1_vectors[i];
+        char back[CP_JID_MAX + 1];
+        int status = rotating->ops->decode(rotating->state, v->token, back, sizeof back);
+        if (status != v->status)
+            fail_msg("version 1 vector %zu: decode gave %d, not %d", i, status, v->status);
+        if (status == CP_OK)
+            assert_string_equal(back, v->jid);
+        jat_assert_base32_alphabet(v->token);
+        assert_int_equal(v->token[0], 'a');
+    }
+    jat_fixture_free(rotating);
+}
+
+/* jat-formats.c writes version 1 as the old code did: its tokens are the
+ * vectors, byte for byte. */
+static void version_1__is__what_jat_formats_builds(void **unused)
+{
+    (void)unused;
+    for (size_t i = 0; i < G_N_ELEMENTS(v1_vectors); i++) {
+        const struct v1_vector *v = &v1_vectors[i];
+        char *token = v1_token(v->key, 0x01, v->expires, v->jid, strlen(v->jid));
+        assert_string_equal(token, v->token);
+        g_free(token);
+    }
+}
+
+/* Refused once expired (the vectors above past 2026-01-01, and fresh ones
+ * a few seconds either side of now), and under a file without their key. */
+static void decode__refuses__version_1_tokens_once_expired_or_under_another_key(void **unused)
+{
+    (void)unused;
+    jat_fixture_t *fx = jat_fixture_with_keys(KEY1, NO_KEY);
+    int64_t now = fake_host_now();
+    char *token = v1_token(KEY1, 0x01, now + 60, juliet, strlen(juliet));
     assert_int_equal(jat_decode_status(fx, token), CP_OK);
     g_free(token);
+    token = v1_token(KEY1, 0x01, now - 10, juliet, strlen(juliet));
+    assert_int_equal(jat_decode_status(fx, token), CP_EEXPIRED);
+    g_free(token);
+    token = v1_token(KEY1, 0x01, 0, juliet, strlen(juliet));
+    assert_int_equal(jat_decode_status(fx, token), CP_EEXPIRED);
+    g_free(token);
+
+    jat_fixture_t *only_key2 = jat_fixture_with_keys(KEY2, NO_KEY);
+    for (size_t i = 0; i < G_N_ELEMENTS(v1_vectors); i++) {
+        const struct v1_vector *v = &v1_vectors[i];
+        jat_fixture_t *mine = v->key == KEY1 ? fx : only_key2;
+        jat_fixture_t *other = v->key == KEY1 ? only_key2 : fx;
+        assert_int_equal(jat_decode_status(mine, v->token), v->status);
+        assert_int_equal(jat_decode_status(other, v->token), CP_EBADTOKEN);
+    }
+    jat_fixture_free(only_key2);
+    jat_fixture_free(fx);
+}
+
+static void decode__refuses__every_single_bit_flip_of_a_version_1_token(void **unused)
+{
+    (void)unused;
+    jat_fixture_t *fx = jat_fixture_with_keys(KEY1, NO_KEY);
+    jat_assert_tampering_refused(fx, JAT_BASE32, v1_vectors[0].token, CP_OK);
+    jat_assert_tampering_refused(fx, JAT_BASE32, v1_vectors[3].token, CP_EEXPIRED);
+    jat_assert_reshaping_refused(fx, JAT_BASE32, v1_vectors[0].token);
+    jat_fixture_free(fx);
+}
+
+static void decode__accepts__a_version_1_token_of_the_longest_jid(void **unused)
+{
+    (void)unused;
+    jat_fixture_t *fx = jat_fixture_with_keys(KEY1, NO_KEY);
+    char *jid = jat_jid_of_length(V1_LONGEST_JID);
+    char *token = v1_token(KEY1, 0x01, jat_in_an_hour(), jid, V1_LONGEST_JID);
+    assert_int_equal(strlen(token), CP_TOKEN_MAX);
+    char back[CP_JID_MAX + 1];
+    assert_int_equal(fx->ops->decode(fx->state, token, back, sizeof back), CP_OK);
+    assert_string_equal(back, jid);
+    g_free(token);
+    g_free(jid);
+    jat_fixture_free(fx);
+}
+
+/* The first character says which version a token is, and nothing can be
+ * read as the other: a version 1 token's bytes, or its text, never pass as
+ * version 2, nor the other way round. */
+static void decode__never__reads_one_version_as_the_other(void **unused)
+{
+    (void)unused;
+    jat_fixture_t *fx = jat_fixture_with_keys(KEY1, NO_KEY);
+    int64_t later = jat_in_an_hour();
+    for (size_t i = 0; jat_unusual_jids[i] != NULL; i++) {
+        const char *jid = jat_unusual_jids[i];
+        char *v1 = v1_token(KEY1, 0x01, later, jid, strlen(jid));
+        char *v2 = jat_encode_ok(fx, jid, later);
+        assert_int_equal(jat_decode_status(fx, v1), CP_OK);
+        assert_int_equal(jat_decode_status(fx, v2), CP_OK);
+        assert_int_equal(v1[0], 'a');
+        assert_int_equal(v2[0], 'A');
+
+        /* A version 1 text read as base64url begins with 0x69 or 0x6a
+         * ('a' is 011010, and [e-h] begin with 01 or 10), never with
+         * version 2's byte; a version 2 text is never base32. */
+        uint8_t bytes[CP_TOKEN_MAX];
+        size_t n = 0;
+        if (pc_base64url_decode(v1, strlen(v1), bytes, sizeof bytes, &n))
+            assert_in_range(bytes[0], 0x69, 0x6a);
+        assert_false(pc_base32_decode(v2, strlen(v2), bytes, sizeof bytes, &n));
+
+        /* Each token's bytes in the other's coding, and its first
+         * character swapped for the other's. */
+        n = jat_text_bytes(JAT_BASE32, v1, bytes);
+        char *v1_as_64 = jat_bytes_text(JAT_BASE64URL, bytes, n);
+        n = jat_text_bytes(JAT_BASE64URL, v2, bytes);
+        char *v2_as_32 = jat_bytes_text(JAT_BASE32, bytes, n);
+        assert_int_equal(v1_as_64[0], 'A'); /* so it is read as version 2... */
+        assert_int_equal(v2_as_32[0], 'a'); /* ...and this as version 1 */
+        assert_int_equal(jat_decode_status(fx, v1_as_64), CP_EBADTOKEN);
+        assert_int_equal(jat_decode_status(fx, v2_as_32), CP_EBADTOKEN);
+        v1[0] = 'A';
+        v2[0] = 'a';
+        assert_int_equal(jat_decode_status(fx, v1), CP_EBADTOKEN);
+        assert_int_equal(jat_decode_status(fx, v2), CP_EBADTOKEN);
+        g_free(v1_as_64);
+        g_free(v2_as_32);
+        g_free(v1);
+        g_free(v2);
+    }
+    /* No other first character is a token of ours. */
+    assert_int_equal(jat_decode_status(fx, ""), CP_EBADTOKEN);
+    for (int c = 1; c < 256; c++) {
+        if (c == 'a' || c == 'A')
+            continue;
+        char *token = g_strdup(v2_vector);
+        token[0] = (char)c;
+        assert_int_equal(jat_decode_status(fx, token), CP_EBADTOKEN);
+        g_free(token);
+    }
     jat_fixture_free(fx);
 }
 
@@ -240,17 +534,26 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(descriptor__names__hmac_jat),
         cmocka_unit_test(init__uses__a_random_key_without_a_key_file),
-        cmocka_unit_test(round_trip__keeps__unusual_jids_in_the_base32_alphabet),
+        cmocka_unit_test(round_trip__keeps__unusual_jids_in_the_base64url_alphabet),
         cmocka_unit_test(encode__writes__version_expiry_truncated_mac_and_jid),
+        cmocka_unit_test(encode__counts__the_expiry_in_seconds_since_2026),
+        cmocka_unit_test(encode__gives__one_token_per_jid_and_expiry),
+        cmocka_unit_test(encode__writes__48_and_70_characters_for_typical_jids),
         cmocka_unit_test(decode__accepts__a_token_built_from_the_documented_format),
         cmocka_unit_test(encode__fits__the_longest_jid_and_no_longer),
         cmocka_unit_test(decode__refuses__every_single_bit_flip),
-        cmocka_unit_test(decode__refuses__truncated_extended_uppercase_and_padded_tokens),
+        cmocka_unit_test(decode__refuses__truncated_extended_recased_and_padded_tokens),
         cmocka_unit_test(decode__returns__eexpired_for_a_genuine_past_deadline),
         cmocka_unit_test(decode__refuses__an_expired_token_with_its_deadline_moved),
         cmocka_unit_test(decode__refuses__tokens_under_another_key),
         cmocka_unit_test(decode__accepts__tokens_under_any_key_of_the_file),
         cmocka_unit_test(decode__refuses__genuine_tokens_of_another_version_or_shape),
+        cmocka_unit_test(decode__accepts__version_1_tokens_the_old_code_made),
+        cmocka_unit_test(version_1__is__what_jat_formats_builds),
+        cmocka_unit_test(decode__refuses__version_1_tokens_once_expired_or_under_another_key),
+        cmocka_unit_test(decode__refuses__every_single_bit_flip_of_a_version_1_token),
+        cmocka_unit_test(decode__accepts__a_version_1_token_of_the_longest_jid),
+        cmocka_unit_test(decode__never__reads_one_version_as_the_other),
         cmocka_unit_test(init__refuses__bad_key_files_naming_key_file),
         cmocka_unit_test(init__never__logs_key_bytes),
     };

@@ -1,4 +1,5 @@
-/* Unit tests for plugins/common: base32, constant-time compare, key files. */
+/* Unit tests for plugins/common: base32, base64url, expiries, constant-time
+ * compare, key files. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,7 +12,9 @@
 #include <glib/gstdio.h>
 
 #include "base32.h"
+#include "base64url.h"
 #include "const-time.h"
+#include "expiry.h"
 #include "key-file.h"
 #include "temp-file.h"
 
@@ -150,6 +153,211 @@ static void base32__refuses__output_that_does_not_fit(void **unused)
     size_t n = 0;
     assert_true(pc_base32_decode("mzxw6ytb", 8, out, 5, &n));
     assert_false(pc_base32_decode("mzxw6ytboi", 10, out, 5, &n));
+}
+
+/* ---- base64url -------------------------------------------------------- */
+
+static void assert_b64_decodes_to(const char *text, const void *expected, size_t len)
+{
+    uint8_t out[64];
+    size_t n = 0;
+    if (!pc_base64url_decode(text, strlen(text), out, sizeof out, &n))
+        fail_msg("\"%s\" was refused", text);
+    assert_int_equal(n, len);
+    assert_memory_equal(out, expected, n);
+}
+
+static void assert_b64_refused(const char *text)
+{
+    uint8_t out[64];
+    size_t n = 0;
+    if (pc_base64url_decode(text, strlen(text), out, sizeof out, &n))
+        fail_msg("\"%s\" was accepted", text);
+}
+
+/* RFC 4648 section 10, without the padding, and the two characters that
+ * base64url has in place of '+' and '/'. */
+static void base64url__matches__rfc4648_vectors_without_padding(void **unused)
+{
+    (void)unused;
+    static const char *const vectors[][2] = {
+        {"", ""},          {"f", "Zg"},         {"fo", "Zm8"},
+        {"foo", "Zm9v"},   {"foob", "Zm9vYg"},  {"fooba", "Zm9vYmE"},
+        {"foobar", "Zm9vYmFy"},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(vectors); i++) {
+        char out[32];
+        size_t len = strlen(vectors[i][0]);
+        assert_int_equal(pc_base64url_encoded_len(len), strlen(vectors[i][1]));
+        pc_base64url_encode((const uint8_t *)vectors[i][0], len, out);
+        assert_string_equal(out, vectors[i][1]);
+        assert_b64_decodes_to(vectors[i][1], vectors[i][0], len);
+    }
+    static const uint8_t high[] = {0xfb, 0xff, 0xbf}; /* "+/+/" in base64 */
+    char out[8];
+    pc_base64url_encode(high, sizeof high, out);
+    assert_string_equal(out, "-_-_");
+    assert_b64_decodes_to("-_-_", high, sizeof high);
+}
+
+/* GLib's encoder, its alphabet translated and its padding dropped, agrees
+ * on random bytes of every length up to 100, and the text decodes back. */
+static void base64url__matches__glib_on_random_bytes_of_every_short_length(void **unused)
+{
+    (void)unused;
+    GRand *rand = g_rand_new_with_seed(4648);
+    for (size_t len = 0; len <= 100; len++) {
+        uint8_t in[100], out[100];
+        char text[160];
+        size_t n = 0;
+        for (size_t i = 0; i < len; i++)
+            in[i] = (uint8_t)g_rand_int_range(rand, 0, 256);
+        pc_base64url_encode(in, len, text);
+        assert_int_equal(strlen(text), pc_base64url_encoded_len(len));
+
+        char *glib = g_base64_encode(in, len);
+        g_strdelimit(glib, "+", '-');
+        g_strdelimit(glib, "/", '_');
+        char *pad = strchr(glib, '=');
+        if (pad != NULL)
+            *pad = '\0';
+        assert_string_equal(text, glib);
+        g_free(glib);
+
+        assert_true(pc_base64url_decode(text, strlen(text), out, sizeof out, &n));
+        assert_int_equal(n, len);
+        assert_memory_equal(out, in, len);
+    }
+    g_rand_free(rand);
+}
+
+static void base64url__refuses__padding_the_standard_alphabet_and_foreign_characters(void **unused)
+{
+    (void)unused;
+    assert_b64_refused("Zg==");
+    assert_b64_refused("Zg=");
+    assert_b64_refused("Zm8=");
+    assert_b64_refused("+_-_"); /* base64's own '+' and '/' */
+    assert_b64_refused("-/-_");
+    assert_b64_refused(" Zm9v");
+    assert_b64_refused("Zm9v\n");
+    assert_b64_refused("Zm.v");
+    assert_b64_refused("Zm9\xc3\xa9");
+    assert_b64_refused("Zm9v~A");
+}
+
+static void base64url__refuses__impossible_lengths(void **unused)
+{
+    (void)unused;
+    assert_b64_refused("Z");     /* 1 mod 4 */
+    assert_b64_refused("Zm9vY");
+    /* Only zero bits over: still no byte string encodes to them ("A" would
+     * otherwise be a second token for ""). */
+    assert_b64_refused("A");
+    assert_b64_refused("AAAAA");
+}
+
+static void base64url__refuses__nonzero_trailing_bits(void **unused)
+{
+    (void)unused;
+    assert_b64_decodes_to("Zg", "f", 1);
+    assert_b64_refused("Zh");     /* "f" with a spare bit set */
+    assert_b64_refused("Zv");
+    assert_b64_refused("Zm9");    /* "fo" with a spare bit */
+    assert_b64_refused("Zm9vYh"); /* "foob" with spare bits */
+    assert_b64_refused("Zm9vYmF");
+}
+
+/* Every string of one to three characters decodes only when it is the
+ * encoding of what it decodes to: each byte string has exactly one token. */
+static void base64url__accepts__exactly_one_encoding_per_byte_string(void **unused)
+{
+    (void)unused;
+    const char *alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    unsigned accepted[4] = {0};
+    for (size_t len = 1; len <= 3; len++) {
+        unsigned total = 1u << (6 * len);
+        for (unsigned code = 0; code < total; code++) {
+            char text[4] = {0};
+            for (size_t k = 0; k < len; k++)
+                text[k] = alphabet[(code >> (6 * k)) & 63];
+            uint8_t bytes[2];
+            size_t n = 0;
+            if (pc_base64url_decode(text, len, bytes, sizeof bytes, &n)) {
+                char again[8];
+                pc_base64url_encode(bytes, n, again);
+                assert_string_equal(again, text);
+                accepted[len]++;
+            }
+        }
+    }
+    assert_int_equal(accepted[1], 0);     /* no byte string encodes to 1 character */
+    assert_int_equal(accepted[2], 256);   /* each byte to exactly one pair */
+    assert_int_equal(accepted[3], 65536); /* each two bytes to exactly one triple */
+}
+
+static void base64url__refuses__output_that_does_not_fit(void **unused)
+{
+    (void)unused;
+    uint8_t out[6];
+    size_t n = 0;
+    assert_true(pc_base64url_decode("Zm9vYmFy", 8, out, 6, &n));
+    assert_int_equal(n, 6);
+    assert_false(pc_base64url_decode("Zm9vYmFyYg", 10, out, 6, &n));
+}
+
+/* decoded_max() is what tells the plugins how long a JID fits: the most
+ * bytes whose text has at most that many characters. */
+static void base64url__decoded_max__is_the_most_bytes_that_fit(void **unused)
+{
+    (void)unused;
+    for (size_t chars = 0; chars <= 1100; chars++) {
+        size_t max = pc_base64url_decoded_max(chars);
+        assert_true(pc_base64url_encoded_len(max) <= chars);
+        assert_true(pc_base64url_encoded_len(max + 1) > chars);
+    }
+    assert_int_equal(pc_base64url_decoded_max(1023), 767);
+}
+
+/* ---- expiry ----------------------------------------------------------- */
+
+static void expiry__counts__seconds_from_its_epoch_clamped_into_four_bytes(void **unused)
+{
+    (void)unused;
+    const int64_t e2026 = PC_EXPIRY_EPOCH_2026;
+    assert_int_equal(e2026, 1767225600); /* 2026-01-01T00:00:00Z */
+    assert_int_equal(pc_expiry_clamp(e2026 + 5, e2026), 5);
+    assert_int_equal(pc_expiry_clamp(e2026, e2026), 0);
+    assert_int_equal(pc_expiry_clamp(e2026 - 1, e2026), 0);
+    assert_int_equal(pc_expiry_clamp(INT64_MIN, e2026), 0);
+    assert_int_equal(pc_expiry_clamp(e2026 + UINT32_MAX, e2026), UINT32_MAX);
+    assert_int_equal(pc_expiry_clamp(e2026 + UINT32_MAX + INT64_C(1), e2026), UINT32_MAX);
+    assert_int_equal(pc_expiry_clamp(INT64_MAX, e2026), UINT32_MAX);
+    assert_int_equal(pc_expiry_clamp(1767225600, PC_EXPIRY_EPOCH_UNIX), 1767225600);
+    assert_int_equal(pc_expiry_clamp(-5, PC_EXPIRY_EPOCH_UNIX), 0);
+    assert_int_equal(pc_expiry_clamp(INT64_MAX, PC_EXPIRY_EPOCH_UNIX), UINT32_MAX);
+
+    uint8_t bytes[PC_EXPIRY_LEN];
+    pc_expiry_put(bytes, 0x8b309e00);
+    assert_memory_equal(bytes, "\x8b\x30\x9e\x00", 4);
+    assert_int_equal(pc_expiry_get(bytes), 0x8b309e00);
+}
+
+static void expiry__passes__after_its_second_under_either_epoch(void **unused)
+{
+    (void)unused;
+    int64_t now = g_get_real_time() / G_USEC_PER_SEC;
+    const int64_t epochs[] = {PC_EXPIRY_EPOCH_UNIX, PC_EXPIRY_EPOCH_2026};
+    for (size_t i = 0; i < G_N_ELEMENTS(epochs); i++) {
+        assert_true(pc_expiry_passed(pc_expiry_clamp(now - 2, epochs[i]), epochs[i]));
+        assert_false(pc_expiry_passed(pc_expiry_clamp(now + 60, epochs[i]), epochs[i]));
+        assert_false(pc_expiry_passed(UINT32_MAX, epochs[i]));
+    }
+    /* The same four bytes mean 136 years apart under the two epochs. */
+    assert_false(pc_expiry_passed(pc_expiry_clamp(now + 60, PC_EXPIRY_EPOCH_UNIX),
+                                  PC_EXPIRY_EPOCH_2026));
+    assert_true(pc_expiry_passed(pc_expiry_clamp(now + 60, PC_EXPIRY_EPOCH_2026),
+                                 PC_EXPIRY_EPOCH_UNIX));
 }
 
 /* ---- constant-time compare -------------------------------------------- */
@@ -373,6 +581,16 @@ int main(void)
         cmocka_unit_test(base32__accepts__exactly_one_encoding_per_byte_string),
         cmocka_unit_test(base32__round_trips__random_bytes_of_every_short_length),
         cmocka_unit_test(base32__refuses__output_that_does_not_fit),
+        cmocka_unit_test(base64url__matches__rfc4648_vectors_without_padding),
+        cmocka_unit_test(base64url__matches__glib_on_random_bytes_of_every_short_length),
+        cmocka_unit_test(base64url__refuses__padding_the_standard_alphabet_and_foreign_characters),
+        cmocka_unit_test(base64url__refuses__impossible_lengths),
+        cmocka_unit_test(base64url__refuses__nonzero_trailing_bits),
+        cmocka_unit_test(base64url__accepts__exactly_one_encoding_per_byte_string),
+        cmocka_unit_test(base64url__refuses__output_that_does_not_fit),
+        cmocka_unit_test(base64url__decoded_max__is_the_most_bytes_that_fit),
+        cmocka_unit_test(expiry__counts__seconds_from_its_epoch_clamped_into_four_bytes),
+        cmocka_unit_test(expiry__passes__after_its_second_under_either_epoch),
         cmocka_unit_test(const_time_equal__tells__equal_from_different),
         cmocka_unit_test(key_file__loads__ids_comments_and_blank_lines),
         cmocka_unit_test(key_file__refuses__a_short_key_naming_its_line),
