@@ -153,7 +153,9 @@ static int opaque_encode(void *state, const char *jid, int64_t expires, char *to
         entry->expires = expires;
     else
         renew(opaque, entry, expires);
-    entry->lifetime = MAX(0, expires - now);
+    /* expires - now cannot overflow: now is positive and expires a signed
+     * 64-bit, but expires may be as far as INT64_MAX (never expiring). */
+    entry->lifetime = expires > now ? expires - now : 0;
     if (entry->pins++ == 0 && !fresh)
         g_queue_unlink(&opaque->unpinned, &entry->lru_link);
     memcpy(token, entry->token, sizeof entry->token);
@@ -181,7 +183,9 @@ static int opaque_decode(void *state, const char *token, char *jid, size_t jid_s
     if (len >= jid_size)
         return CP_ETOOLONG; /* the host broke its promise of CP_JID_MAX + 1 */
     memcpy(jid, entry->jid, len + 1);
-    renew(opaque, entry, now + entry->lifetime); /* written to: in use */
+    /* Written to: in use.  A lifetime up to INT64_MAX must not overflow. */
+    int64_t renewed = entry->lifetime > INT64_MAX - now ? INT64_MAX : now + entry->lifetime;
+    renew(opaque, entry, renewed);
     return CP_OK;
 }
 

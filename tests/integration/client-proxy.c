@@ -142,7 +142,7 @@ hx_proxy_t *hx_proxy_start(hx_t *hx, const hx_proxy_opts_t *opts)
     p->out = g_strdup_printf("%s/proxy-%u.stdout", hx->dir, seq);
     char *args[] = {"--config", p->config, NULL};
     g_autofree char **argv = wrapped_argv(hx, hx_proxy_bin(), args);
-    p->pid = hx_child_start(argv, p->out, p->err);
+    p->pid = hx_child_start_env(argv, opts ? (char *const *)opts->env : NULL, p->out, p->err);
     if (p->pid <= 0) {
         p->pid = 0;
         hx_proxy_free(p);

@@ -34,6 +34,10 @@ typedef struct {
     const char *encoding; /* default "raw" */
     int request_timeout;  /* default 2 */
     const char *extra;    /* appended verbatim to the config, or NULL */
+    /* hx_proxy_start() only: changes to client-proxy's environment, e.g.
+     * NOTIFY_SOCKET for systemd's side (NULL-terminated, or NULL; see
+     * hx_child_start_env()) */
+    const char *const *env;
 } hx_proxy_opts_t;
 
 typedef struct hx_proxy hx_proxy_t;

@@ -198,6 +198,23 @@ void hx_emergency_remove_hook(void (*fn)(void *arg), void *arg)
 
 pid_t hx_child_start(char *const argv[], const char *out, const char *err)
 {
+    return hx_child_start_env(argv, NULL, out, err);
+}
+
+pid_t hx_child_start_env(char *const argv[], char *const env[], const char *out,
+                         const char *err)
+{
+    /* Made before the fork: the child only execs. */
+    g_auto(GStrv) envp = g_get_environ();
+    for (size_t i = 0; env && env[i]; i++) {
+        const char *eq = strchr(env[i], '=');
+        if (eq) {
+            g_autofree char *name = g_strndup(env[i], (gsize)(eq - env[i]));
+            envp = g_environ_setenv(envp, name, eq + 1, TRUE);
+        } else {
+            envp = g_environ_unsetenv(envp, env[i]);
+        }
+    }
     pid_t parent = getpid();
     fflush(NULL);
     pid_t pid = fork();
@@ -228,7 +245,7 @@ pid_t hx_child_start(char *const argv[], const char *out, const char *err)
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     signal(SIGPIPE, SIG_DFL);
-    execvp(argv[0], argv);
+    execvpe(argv[0], argv, envp);
     fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
     _exit(127);
 }

@@ -49,6 +49,11 @@ char *hx_read_file(const char *path);
  *  the test process dies (PR_SET_PDEATHSIG) and inherits none of its
  *  descriptors.  Returns its pid, or -1. */
 pid_t hx_child_start(char *const argv[], const char *out, const char *err);
+/** hx_child_start() with the test process's environment changed by ENV
+ *  (NULL-terminated; NULL: none): "NAME=VALUE" sets NAME, a bare "NAME"
+ *  removes it. */
+pid_t hx_child_start_env(char *const argv[], char *const env[], const char *out,
+                         const char *err);
 /** Waits up to BOUND_MS for child PID while pumping HX's clients.  Returns
  *  its wait status, -1 if it still runs, -2 if it is no child of ours. */
 int hx_child_wait(hx_t *hx, pid_t pid, int bound_ms);
