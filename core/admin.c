@@ -196,10 +196,7 @@ static void disco_info(admin_t *admin, const wire_stanza_t *iq, const char *node
     if (node)
         attribute(admin->out, "node", node);
     g_string_append_c(admin->out, '>');
-    if (!node)
-        g_string_append(admin->out, "<identity category='component' type='generic' "
-                                    "name='client-proxy'/>");
-    else if (strcmp(node, ADMIN_COMMANDS_NS) == 0)
+    if (strcmp(node, ADMIN_COMMANDS_NS) == 0)
         g_string_append(admin->out, "<identity category='automation' type='command-list'/>");
     else
         g_string_append(admin->out, "<identity category='automation' type='command-node'/>");
@@ -346,14 +343,6 @@ static void run_command(admin_t *admin, const wire_stanza_t *iq,
     const char *node = stanza_attribute(command, "node");
     const char *action = stanza_attribute(command, "action");
     const char *sessionid = stanza_attribute(command, "sessionid");
-    const command_t *known = NULL;
-    for (size_t i = 0; node && i < G_N_ELEMENTS(commands); i++)
-        if (strcmp(node, commands[i].node) == 0)
-            known = &commands[i];
-    if (!known) {
-        answer_error(admin, iq, "cancel", "item-not-found", "no such command");
-        return;
-    }
     expire_sessions(admin);
     if (sessionid && !g_hash_table_contains(admin->sessions, sessionid)) {
         answer_error(admin, iq, "modify", "bad-request", "unknown or expired session");
@@ -429,11 +418,15 @@ bool admin_handle(admin_t *admin, const wire_stanza_t *iq)
         tree && tree->children->len > 0 ? g_ptr_array_index(tree->children, 0) : NULL;
     if (!payload)
         return false;
+    /* Only what names client-proxy's own commands: the service's own disco
+     * and commands reach it, admins' included. */
     const char *node = stanza_attribute(payload, "node");
-    bool our_node = !node || strcmp(node, ADMIN_COMMANDS_NS) == 0;
+    bool our_node = node && strcmp(node, ADMIN_COMMANDS_NS) == 0;
     for (size_t i = 0; node && i < G_N_ELEMENTS(commands); i++)
         our_node = our_node || strcmp(node, commands[i].node) == 0;
-    if (get && strcmp(ns, DISCO_INFO_NS) == 0 && our_node) {
+    if (!our_node)
+        return false;
+    if (get && strcmp(ns, DISCO_INFO_NS) == 0) {
         disco_info(admin, iq, node);
     } else if (get && strcmp(ns, DISCO_ITEMS_NS) == 0 && g_strcmp0(node, ADMIN_COMMANDS_NS) == 0) {
         disco_items(admin, iq);

@@ -3,9 +3,11 @@
  * undrain and reload, so that any client with ad-hoc command support
  * (Gajim, Psi, Conversations, profanity) can run them.
  *
- * Only an admin's IQs to the bare domain that ask for commands (disco#info,
- * disco#items on the commands node, a command) are handled here; anyone
- * else's, and everything else, goes to the router as before. */
+ * Only an admin's IQs to the bare domain about client-proxy's commands
+ * (disco#items on the commands node, disco#info of it or of a command, one
+ * of the five commands) are handled here; anyone else's, and everything
+ * else (the service's own commands and disco included), goes to the router
+ * as before. */
 #ifndef CP_CORE_ADMIN_H
 #define CP_CORE_ADMIN_H
 
@@ -41,8 +43,9 @@ void admin_free(admin_t *admin);
 /* Takes CONFIG's admins, domain and plugin names. */
 void admin_reconfigure(admin_t *admin, const config_t *config);
 
-/* Handles IQ if it is an admin's request for commands: answers it and
- * returns true.  Returns false for anything else (the router's). */
+/* Handles IQ if it is an admin's request about client-proxy's commands:
+ * answers it and returns true.  Returns false for anything else (the
+ * router's). */
 bool admin_handle(admin_t *admin, const wire_stanza_t *iq);
 
 #endif

@@ -357,6 +357,12 @@ void inflight_end_held(inflight_t *inflight, const stanza_error_t *error)
         inflight_end(inflight, inflight->held.head->data, NULL, error);
 }
 
+void inflight_note_refusal(request_t *request, const char *name)
+{
+    g_free(request->refused_by);
+    request->refused_by = g_strdup(name);
+}
+
 void inflight_retry(inflight_t *inflight, request_t *request, resource_t *resource)
 {
     log_info("request %s from %s retried on %s/%s instead of %s/%s", request->id,
@@ -433,6 +439,7 @@ void inflight_end(inflight_t *inflight, request_t *request, const wire_stanza_t 
         detach_from_resource(request);
         g_hash_table_remove(inflight->by_token, request);
     }
+    g_free(request->refused_by);
     g_hash_table_remove(inflight->by_sender, request); /* frees it */
 }
 

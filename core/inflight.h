@@ -60,6 +60,8 @@ typedef struct request {
     size_t kept_length;
     bool get;             /* a get (which a resource leaving may retry) */
     bool retried;         /* already moved to another resource once */
+    char *refused_by;     /* the resource that said it could not process it
+                             before the retry, or NULL (owned) */
     bool held;            /* forward: waiting for a resource ([proxy] hold) */
     int64_t hold_until;   /* monotonic µs, while held */
     int64_t sent_at;      /* monotonic µs */
@@ -138,6 +140,9 @@ int64_t inflight_expiry(const request_t *request);
  * table. */
 request_t *inflight_start_outbound(inflight_t *inflight, const wire_stanza_t *iq,
                                    const char *address, const char *user, int64_t now);
+
+/* REQUEST was retried because resource NAME (copied) refused it. */
+void inflight_note_refusal(request_t *request, const char *name);
 
 /* Sends REQUEST's kept bytes to RESOURCE instead, once. */
 void inflight_retry(inflight_t *inflight, request_t *request, resource_t *resource);

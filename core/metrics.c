@@ -233,7 +233,7 @@ void metrics_render(const metrics_t *metrics, const metrics_snapshot_t *now, GSt
     render_pairs(out, "client_proxy_requests_total", metrics->requests, "outcome");
 
     family(out, "client_proxy_request_duration_seconds", "histogram",
-           "Time from forwarding a request to its answer.");
+           "Time from a request's arrival to its answer, a hold included.");
     for (int direction = 0; direction < 2; direction++)
         render_histogram(out, "client_proxy_request_duration_seconds",
                          &metrics->durations[direction], direction_names[direction]);
@@ -252,11 +252,15 @@ void metrics_render(const metrics_t *metrics, const metrics_snapshot_t *now, GSt
     render_pairs(out, "client_proxy_messages_total", metrics->messages, "outcome");
 
     family(out, "client_proxy_resources", "gauge",
-           "Resources of the target: online, benched (no answer), draining (dnd or xa).");
+           "Resources of the target, each in one state: online (may take a request), benched "
+           "(not answering), draining (dnd or xa, or drained by an admin), left_out (by "
+           "[proxy] resources).");
     g_string_append_printf(out, "client_proxy_resources{state=\"online\"} %zu\n", now->online);
     g_string_append_printf(out, "client_proxy_resources{state=\"benched\"} %zu\n", now->benched);
     g_string_append_printf(out, "client_proxy_resources{state=\"draining\"} %zu\n",
                            now->draining);
+    g_string_append_printf(out, "client_proxy_resources{state=\"left_out\"} %zu\n",
+                           now->left_out);
     family(out, "client_proxy_resource_requests_in_flight", "gauge",
            "Requests waiting for each online resource's answer.");
     for (size_t i = 0; i < now->resource_count; i++) {

@@ -32,8 +32,8 @@ void metrics_set_plugins(metrics_t *metrics, const char *encoding, const char *d
 
 /* A request ended with OUTCOME: "result", "error" (the answerer's own), or
  * the condition of the error client-proxy answered with (a literal).
- * SECONDS is the time to the answer, or negative when it was answered
- * without being forwarded. */
+ * SECONDS is the time from its arrival to its answer, as its sender waited
+ * (a hold included), or negative when it was answered at once. */
 void metrics_count_request(metrics_t *metrics, metrics_direction_t direction,
                            const char *outcome, double seconds);
 
@@ -58,7 +58,10 @@ typedef struct metrics_resource {
 typedef struct metrics_snapshot {
     size_t in_flight[2];   /* by metrics_direction_t */
     size_t held;
-    size_t online, benched, draining;
+    size_t online;    /* may take a request */
+    size_t benched;   /* not answering: waits for its ping's answer */
+    size_t draining;  /* dnd or xa, or drained by an admin */
+    size_t left_out;  /* online, but [proxy] resources keeps it out */
     const metrics_resource_t *resources; /* borrowed */
     size_t resource_count;
 } metrics_snapshot_t;

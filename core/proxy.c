@@ -150,6 +150,10 @@ static void on_stanza(const wire_stanza_t *stanza, void *userdata)
     if (strcmp(stanza->name, "iq") == 0 && admin_handle(proxy->admin, stanza))
         return;
     router_handle(proxy->router, stanza);
+    /* Ready as soon as a resource is known (a presence just came), not at
+     * the next status poll. */
+    if (router_serving(proxy->router))
+        notify_resources_known(proxy->notify);
 }
 
 /* The stream is closed: either we stop, or a reload changed the stream and

@@ -449,6 +449,17 @@ static const stanza_error_t *place_outbound(router_t *router, const wire_stanza_
 
 /* ---- IQ replies ------------------------------------------------------------- */
 
+/* RESOURCE (NULL: gone since) failed a request (WHY, for the log): benched
+ * after unhealthy_after failures in a row. */
+static void note_failure(router_t *router, resource_t *resource, const char *why)
+{
+    if (resource && health_note_failure(router->health, resource, why)) {
+        roster_update_candidacy(router->roster, resource);
+        note_availability(router);
+        notify_deadline(router, health_next_due(router->health));
+    }
+}
+
 /* True when the error reply IQ says the resource did not process the
  * request at all: cancel/feature-not-implemented or service-unavailable. */
 static bool is_refusal(const wire_stanza_t *iq)
@@ -510,29 +521,32 @@ static void route_reply(router_t *router, const wire_stanza_t *iq)
         inflight_end(router->inflight, request, NULL, &reply_too_large);
         return;
     }
-    if (strcmp(type, "error") == 0 && is_refusal(iq)) {
+    bool refusal = strcmp(type, "error") == 0 && is_refusal(iq);
+    if (refusal && !request->retried) {
         /* It says it did not process the request: another program logged
          * in as the target (a videobridge as Jitsi's focus) may answer so.
-         * Once elsewhere, get or set, and it counts against its health. */
-        resource_t *resource = request->resource;
+         * Once elsewhere, get or set. */
         log_field_t fields[3];
         char bare[JID_BARE_MAX + 1];
         size_t n = request_fields(request, fields, bare);
         log_limited_fields(&router->refused_log, CP_LOG_WARNING, fields, n,
                            "resource %s did not process request %s from %s (it answered that "
-                           "it cannot)%s",
-                           from, id, request->sender,
-                           request->retried ? "" : ": trying another resource");
-        if (health_note_failure(router->health, resource, "refused a request")) {
-            roster_update_candidacy(router->roster, resource);
-            note_availability(router);
-            notify_deadline(router, health_next_due(router->health));
-        }
-        if (retry_elsewhere(router, request))
+                           "it cannot): trying another resource",
+                           from, id, request->sender);
+        g_autofree char *refused_by = g_strdup(request->resource->info.name);
+        if (retry_elsewhere(router, request)) {
+            inflight_note_refusal(request, refused_by);
             return;
-    } else {
-        health_note_answer(request->resource);
+        }
     }
+    /* A refusal counts against a resource's health only when another one
+     * then processed the request: a service that answers every sender of
+     * an unknown request feature-not-implemented is right to, and no
+     * sender may bench its resources that way. */
+    if (!refusal && request->refused_by)
+        note_failure(router, roster_lookup(router->roster, request->refused_by),
+                     "refused a request");
+    health_note_answer(request->resource);
     inflight_end(router->inflight, request, iq, NULL);
 }
 
@@ -1006,11 +1020,7 @@ void router_expire(router_t *router, int64_t now)
                    request->sender,
                    resource ? resource->info.name : request->user ? request->user : "no resource");
         inflight_end(router->inflight, request, NULL, &timed_out);
-        if (resource && health_note_failure(router->health, resource, "timed out")) {
-            roster_update_candidacy(router->roster, resource);
-            note_availability(router);
-            notify_deadline(router, health_next_due(router->health));
-        }
+        note_failure(router, resource, "timed out");
     }
     health_ping_due(router->health, now);
     discovery_due(router->discovery, now);
@@ -1045,12 +1055,18 @@ void router_snapshot(router_t *router, metrics_snapshot_t *snapshot, GArray *sto
         const resource_t *resource = all->pdata[i];
         const metrics_resource_t entry = {resource->info.name, resource->info.in_flight};
         g_array_append_val(storage, entry);
-        if (health_is_benched(resource))
-            snapshot->benched++;
+        /* Each resource in one state, so that they add up: draining first
+         * (its own choice, or an admin's), then benched, then left out by
+         * [proxy] resources; online means it may take a request. */
         if (roster_is_draining(resource))
             snapshot->draining++;
+        else if (health_is_benched(resource))
+            snapshot->benched++;
+        else if (resource->candidate_slot >= 0)
+            snapshot->online++;
+        else
+            snapshot->left_out++;
     }
-    snapshot->online = all->len;
     snapshot->resources = (const metrics_resource_t *)storage->data;
     snapshot->resource_count = storage->len;
     snapshot->held = inflight_held_count(router->inflight);

@@ -1201,8 +1201,8 @@ static void router__passes_on_the_second_refusal_and_any_other_error(void **stat
 
 WITH_CONFIG(with_refusal_bench, "", "unhealthy_after = 2\n")
 
-/* After unhealthy_after refusals in a row, the resource is benched like one
- * that times out. */
+/* After unhealthy_after refusals in a row that another resource then
+ * processed, the resource is benched like one that times out. */
 static void router__benches_a_resource_that_keeps_refusing(void **state)
 {
     fixture_t *f = *state;
@@ -1212,18 +1212,52 @@ static void router__benches_a_resource_that_keeps_refusing(void **state)
         fake_world.preferred = "videobridge";
         g_autofree char *id = g_strdup_printf("c%d", i);
         request(f, id);
-        const char *token = strrchr(xmpp_stanza_get_from(only_sent(f)), '/') + 1;
-        g_autofree char *from_token = g_strdup(token);
+        g_autofree char *token = g_strdup(strrchr(xmpp_stanza_get_from(only_sent(f)), '/') + 1);
         clear_sent(f);
         receive(f, "<iq type='error' id='%s' from='" TARGET "/videobridge' to='" DOMAIN "/%s'>"
                    "<error type='cancel'><feature-not-implemented "
                    "xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>",
-                id, from_token);
+                id, token);
+        assert_attr(only_sent(f), "to", TARGET "/worker-1");
+        receive(f, "<iq type='result' id='%s' from='" TARGET "/worker-1' to='" DOMAIN "/%s'/>",
+                id, token);
     }
     /* Benched: pinged, and no longer offered. */
     fake_world.preferred = "videobridge";
     request(f, "c3");
     assert_attr(only_sent(f), "to", TARGET "/worker-1");
+}
+
+/* A request every resource refuses (one nobody serves) benches nobody: no
+ * sender may take the service down by asking what it does not do. */
+static void router__benches_nobody_for_a_request_every_resource_refuses(void **state)
+{
+    fixture_t *f = *state;
+    online(f, "worker-1");
+    online(f, "worker-2");
+    for (int i = 1; i <= 4; i++) {
+        fake_world.preferred = i % 2 ? "worker-1" : "worker-2";
+        g_autofree char *id = g_strdup_printf("u%d", i);
+        request(f, id);
+        g_autofree char *token = g_strdup(strrchr(xmpp_stanza_get_from(only_sent(f)), '/') + 1);
+        for (int leg = 0; leg < 2; leg++) {
+            const char *to = xmpp_stanza_get_to(f->sent->pdata[0]);
+            g_autofree char *resource = g_strdup(strrchr(to, '/') + 1);
+            clear_sent(f);
+            receive(f, "<iq type='error' id='%s' from='" TARGET "/%s' to='" DOMAIN "/%s'>"
+                       "<error type='cancel'><feature-not-implemented "
+                       "xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>",
+                    id, resource, token);
+        }
+        assert_error(only_sent(f), "iq", ALICE, id, "cancel", "feature-not-implemented");
+    }
+    assert_true(router_serving(f->router));
+    fake_world.preferred = NULL;
+    fake_world.pick = 1;
+    request(f, "u5");
+    fake_world.pick = 0;
+    request(f, "u6");
+    assert_int_equal(fake_world.last_n, 2); /* both still offered */
 }
 
 WITH_CONFIG(with_ping_discovery, "",
@@ -1328,6 +1362,9 @@ int main(void)
         T(router__passes_on_the_second_refusal_and_any_other_error),
         cmocka_unit_test_setup_teardown(router__benches_a_resource_that_keeps_refusing,
                                         setup_with_refusal_bench, teardown),
+        cmocka_unit_test_setup_teardown(
+            router__benches_nobody_for_a_request_every_resource_refuses, setup_with_refusal_bench,
+            teardown),
         cmocka_unit_test_setup_teardown(router__discovers_resources_by_ping_without_a_subscription,
                                         setup_with_ping_discovery, teardown),
         T(router__sends_the_services_message_to_the_user_from_the_bare_domain),
