@@ -21,6 +21,11 @@
  * so that timers and signals are not starved by a busy server. */
 #define READ_SIZE (64 * 1024)
 #define READS_PER_WAKEUP 8
+/* While requests queue up and stanzas come more often than this, input
+ * gathers for this long before it is read: servers write each stanza as
+ * they route it, and a wake-up per stanza costs more than our work on it
+ * (bench/README.md, "Fewer wake-ups"). */
+#define COALESCE_WINDOW_MS 1
 /* Unanswered keepalive probes before the kernel gives up on the peer. */
 #define KEEPALIVE_PROBES 3
 
@@ -51,8 +56,13 @@ struct connection {
     GCancellable *connecting;  /* the TCP connect under way, or NULL */
     GSocketConnection *socket; /* owns the descriptor */
     int fd;                    /* -1 without a socket */
-    guint fd_watch;
-    bool watching_output;      /* the kernel's buffer was full */
+    guint fd_watch;            /* the socket in the poll set, or 0 */
+    bool watching_input;       /* what fd_watch polls for */
+    bool watching_output;
+    bool output_blocked;       /* the kernel's buffer was full */
+    guint window_timer;        /* the coalescing window is open: input is
+                                  read when it fires, not polled for */
+    gint64 last_input_at;      /* monotonic µs of the last read with bytes */
     guint state_timer;         /* ESTABLISH_TIMEOUT_MS or CLOSE_TIMEOUT_MS */
     guint reconnect_timer;
     guint flush_idle;
@@ -123,16 +133,26 @@ static void report_end(connection_t *c, bool was_up, int error, const char *prob
 
 static gboolean on_socket(int fd, GIOCondition condition, gpointer data);
 
-static void watch_socket(connection_t *c, bool output)
+/* Polls the socket for what the stream needs now: input unless the
+ * coalescing window is open, output while the kernel's buffer is full. */
+static void update_watch(connection_t *c)
 {
-    if (c->fd_watch && c->watching_output == output)
+    bool input = !c->window_timer, output = c->output_blocked;
+    if (c->fd < 0 ||
+        (c->fd_watch && c->watching_input == input && c->watching_output == output))
         return;
     if (c->fd_watch)
-        g_source_remove(c->fd_watch);
-    GIOCondition condition = G_IO_IN | G_IO_ERR | G_IO_HUP;
+        g_source_remove(c->fd_watch); /* perhaps the source being dispatched */
+    c->fd_watch = 0;
+    c->watching_input = input;
+    c->watching_output = output;
+    if (!input && !output)
+        return;
+    GIOCondition condition = G_IO_ERR | G_IO_HUP;
+    if (input)
+        condition |= G_IO_IN;
     if (output)
         condition |= G_IO_OUT;
-    c->watching_output = output;
     /* GLib blocks a source while it is dispatched unless it may recurse,
      * and blocking takes its descriptor out of the poll set and puts it
      * back: three eventfd syscalls per wake-up, as many as the work itself
@@ -183,7 +203,8 @@ static void flush(connection_t *c)
         } else if (n < 0 && errno == EINTR) {
             continue;
         } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            watch_socket(c, true);
+            c->output_blocked = true;
+            update_watch(c);
             return;
         } else {
             c->failure = n < 0 ? errno : EPIPE;
@@ -192,8 +213,10 @@ static void flush(connection_t *c)
             return;
         }
     }
-    if (c->fd >= 0 && !c->failure)
-        watch_socket(c, false);
+    if (c->fd >= 0 && !c->failure) {
+        c->output_blocked = false;
+        update_watch(c);
+    }
 }
 
 static gboolean on_flush(gpointer data)
@@ -294,19 +317,22 @@ static void on_stream_error(const char *condition, const char *text, void *data)
 }
 
 /* Reads what has arrived, hands it to the parser, and writes what that
- * produced in one go. */
-static gboolean on_socket(int fd, GIOCondition condition, gpointer data)
+ * produced in one go.  Returns false when the stream ended (torn down);
+ * *READ says whether any bytes came. */
+static bool serve_socket(connection_t *c, bool *read)
 {
-    (void)condition;
-    connection_t *c = data;
     int error = 0;
     const char *problem = NULL;
     bool ended = false;
 
+    *read = false;
     c->reading = true;
     for (int reads = 0; reads < READS_PER_WAKEUP && !ended; reads++) {
-        ssize_t n = recv(fd, c->read_buffer, sizeof c->read_buffer, MSG_DONTWAIT);
+        ssize_t n = recv(c->fd, c->read_buffer, sizeof c->read_buffer, MSG_DONTWAIT);
         if (n > 0) {
+            if (!*read)
+                c->last_input_at = g_get_monotonic_time();
+            *read = true;
             stream_status_t status = stream_parser_feed(c->parser, c->read_buffer, (size_t)n,
                                                         &problem);
             ended = status != STREAM_OK || c->problem;
@@ -336,9 +362,49 @@ static gboolean on_socket(int fd, GIOCondition condition, gpointer data)
     }
     flush(c);
     if (ended || c->failure) {
-        c->fd_watch = 0; /* removed by returning G_SOURCE_REMOVE */
         teardown(c, error ? error : c->failure, problem);
-        return G_SOURCE_REMOVE;
+        return false;
+    }
+    return true;
+}
+
+/* Whether input should gather before it is read again: requests queue up
+ * (never for a lone one, whose reply would wait), and the last read
+ * brought bytes. */
+static bool worth_a_window(connection_t *c, bool read)
+{
+    return read && c->state == STATE_UP && c->callbacks.requests_queued &&
+           c->callbacks.requests_queued(c->callbacks.userdata);
+}
+
+static gboolean on_window_end(gpointer data)
+{
+    connection_t *c = data;
+    bool read;
+    if (!serve_socket(c, &read))
+        return G_SOURCE_REMOVE; /* the timer went with the stream */
+    if (worth_a_window(c, read))
+        return G_SOURCE_CONTINUE; /* another window, from this wake-up */
+    c->window_timer = 0;
+    update_watch(c);
+    return G_SOURCE_REMOVE;
+}
+
+static gboolean on_socket(int fd, GIOCondition condition, gpointer data)
+{
+    (void)fd;
+    (void)condition;
+    connection_t *c = data;
+    gint64 previous_input_at = c->last_input_at;
+    bool read;
+    if (!serve_socket(c, &read))
+        return G_SOURCE_REMOVE; /* the source went with the stream */
+    /* A window opens only when stanzas come faster than it is long: one
+     * that would catch nothing would cost a wake-up of its own. */
+    if (!c->window_timer && c->last_input_at - previous_input_at < COALESCE_WINDOW_MS * 1000 &&
+        worth_a_window(c, read)) {
+        c->window_timer = g_timeout_add(COALESCE_WINDOW_MS, on_window_end, c);
+        update_watch(c); /* removes this source, as input is not polled now */
     }
     return G_SOURCE_CONTINUE;
 }
@@ -406,7 +472,7 @@ static void on_connected(GObject *source, GAsyncResult *result, gpointer data)
         .userdata = c,
     });
     c->state = STATE_OPENING;
-    watch_socket(c, false);
+    update_watch(c);
     g_autofree char *header = g_strdup_printf(
         "<?xml version='1.0'?><stream:stream xmlns='" XMPP_NS_COMPONENT_ACCEPT
         "' xmlns:stream='" XMPP_NS_STREAMS "' to='%s'>", c->domain);
@@ -437,6 +503,10 @@ static void release_stream(connection_t *c)
     if (c->fd_watch)
         g_source_remove(c->fd_watch);
     c->fd_watch = 0;
+    if (c->window_timer)
+        g_source_remove(c->window_timer);
+    c->window_timer = 0;
+    c->output_blocked = false;
     if (c->state_timer)
         g_source_remove(c->state_timer);
     c->state_timer = 0;

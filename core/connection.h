@@ -1,6 +1,7 @@
 /* The component's stream to the XMPP server (XEP-0114): a TCP socket in the
  * GLib main loop, read and parsed by stream.c, written from one buffer that
- * is flushed once per wake-up, reconnecting with backoff when it drops. */
+ * is flushed once per wake-up, reconnecting with backoff when it drops.
+ * Under load, input is read in batches rather than stanza by stanza. */
 #ifndef CP_CORE_CONNECTION_H
 #define CP_CORE_CONNECTION_H
 
@@ -21,6 +22,10 @@ typedef struct connection_callbacks {
      * be sent on this stream any more. */
     void (*stanza)(const wire_stanza_t *stanza, void *userdata);
     void (*closed)(void *userdata);                    /* connection_close() finished */
+    /* Whether several requests are in flight (NULL: never).  While they
+     * are and stanzas come often, input gathers for a moment before it is
+     * read, so that one wake-up serves many; a lone request never waits. */
+    bool (*requests_queued)(void *userdata);
     void *userdata;
 } connection_callbacks_t;
 

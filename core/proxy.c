@@ -156,6 +156,14 @@ static void on_stanza(const wire_stanza_t *stanza, void *userdata)
         notify_resources_known(proxy->notify);
 }
 
+/* Replies and more requests are on their way: the connection may let them
+ * gather.  One request in flight is alone, and its reply must not wait. */
+static bool requests_queued(void *userdata)
+{
+    proxy_t *proxy = userdata;
+    return router_pending_count(proxy->router) > 1;
+}
+
 /* The stream is closed: either we stop, or a reload changed the stream and
  * a new one starts with the new setup.  The router stays: what it holds for
  * the next stream (answers to requests that came while this one closed) is
@@ -424,6 +432,7 @@ int proxy_run(proxy_setup_t *setup)
         .down = on_down,
         .stanza = on_stanza,
         .closed = on_closed,
+        .requests_queued = requests_queued,
         .userdata = &proxy,
     };
     proxy.connection = connection_new(proxy.setup.config, &connection_callbacks);

@@ -134,7 +134,8 @@ static void run_stream(const char *after_handshake, observed_t *seen)
     GThread *server = g_thread_new("server", serve, &script);
     seen->loop = g_main_loop_new(NULL, FALSE);
     seen->unsent = g_string_new(NULL);
-    const connection_callbacks_t callbacks = {on_up, on_down, on_stanza, on_closed, seen};
+    const connection_callbacks_t callbacks = {
+        .up = on_up, .down = on_down, .stanza = on_stanza, .closed = on_closed, .userdata = seen};
     seen->connection = connection_new(config, &callbacks);
     connection_start(seen->connection);
     guint bound = g_timeout_add_seconds(10, give_up, seen->loop);
