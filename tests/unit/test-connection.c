@@ -22,11 +22,24 @@
     "<ping xmlns='urn:xmpp:ping'/></iq>"
 #define REPLY "<iq type='result' id='q1' from='proxy.example.org' to='alice@example.org/phone'/>"
 
-/* What the scripted server sends once the component is authenticated, in
- * one write, and whether it closes the socket after it. */
+/* What the scripted server does once the component is authenticated, step
+ * by step; then it closes the socket. */
+typedef enum step_kind {
+    STEP_END,
+    STEP_WRITE,      /* TEXT, in one write */
+    STEP_READ_UNTIL, /* reads until TEXT has been seen */
+    STEP_READ_ONCE,  /* one read: what it brought is kept in first_read */
+} step_kind_t;
+
+typedef struct step {
+    step_kind_t kind;
+    const char *text;
+} step_t;
+
 typedef struct script {
     int listener;
-    const char *after_handshake;
+    const step_t *steps;
+    GString *first_read; /* what the STEP_READ_ONCE read brought */
 } script_t;
 
 /* Reads from FD until TEXT has been seen (or the peer closes). */
@@ -46,19 +59,32 @@ static void read_until(int fd, const char *text)
 static void write_all(int fd, const char *text)
 {
     size_t length = strlen(text);
-    assert_int_equal(write(fd, text, length), (ssize_t)length);
+    g_assert(write(fd, text, length) == (ssize_t)length);
 }
 
+/* The server's side, in its own thread: cmocka's asserts belong to the
+ * test's thread, so this one only records what it saw. */
 static gpointer serve(gpointer data)
 {
     script_t *script = data;
     int fd = accept(script->listener, NULL, NULL);
-    assert_true(fd >= 0);
+    g_assert(fd >= 0);
     read_until(fd, "<stream:stream");
     write_all(fd, SERVER_HEADER);
     read_until(fd, "</handshake>");
     write_all(fd, "<handshake/>");
-    write_all(fd, script->after_handshake);
+    for (const step_t *step = script->steps; step->kind != STEP_END; step++) {
+        if (step->kind == STEP_WRITE) {
+            write_all(fd, step->text);
+        } else if (step->kind == STEP_READ_UNTIL) {
+            read_until(fd, step->text);
+        } else {
+            char buffer[64 * 1024];
+            ssize_t n = read(fd, buffer, sizeof buffer);
+            if (n > 0)
+                g_string_append_len(script->first_read, buffer, n);
+        }
+    }
     close(fd); /* the server is gone: whatever the component writes now is lost */
     return NULL;
 }
@@ -80,6 +106,7 @@ typedef struct observed {
     GMainLoop *loop;
     connection_t *connection;
     bool reply_to_requests;
+    bool requests_queued;   /* what the connection hears when it asks */
     int stanzas;
     GString *unsent;
     bool down;
@@ -111,17 +138,26 @@ static void on_closed(void *data)
     (void)data;
 }
 
+static bool requests_queued(void *data)
+{
+    observed_t *seen = data;
+    return seen->requests_queued;
+}
+
 static gboolean give_up(gpointer data)
 {
     g_main_loop_quit(data);
     return G_SOURCE_REMOVE;
 }
 
-/* Runs one stream against SCRIPT's server; SEEN records what happened. */
-static void run_stream(const char *after_handshake, observed_t *seen)
+/* Runs one stream against a server that takes STEPS; SEEN records what
+ * happened, and FIRST_READ (may be NULL) what the server's STEP_READ_ONCE
+ * read brought. */
+static void run_script(const step_t *steps, observed_t *seen, GString *first_read)
 {
     int port;
-    script_t script = {.listener = listen_on_loopback(&port), .after_handshake = after_handshake};
+    script_t script = {.listener = listen_on_loopback(&port), .steps = steps,
+                       .first_read = first_read};
     g_autofree char *text = g_strdup_printf("[component]\ndomain = proxy.example.org\n"
                                             "secret = s\nport = %d\nreconnect_initial = 60\n"
                                             "[proxy]\ntarget = service@example.org\n",
@@ -134,8 +170,12 @@ static void run_stream(const char *after_handshake, observed_t *seen)
     GThread *server = g_thread_new("server", serve, &script);
     seen->loop = g_main_loop_new(NULL, FALSE);
     seen->unsent = g_string_new(NULL);
-    const connection_callbacks_t callbacks = {
-        .up = on_up, .down = on_down, .stanza = on_stanza, .closed = on_closed, .userdata = seen};
+    const connection_callbacks_t callbacks = {.up = on_up,
+                                              .down = on_down,
+                                              .stanza = on_stanza,
+                                              .closed = on_closed,
+                                              .requests_queued = requests_queued,
+                                              .userdata = seen};
     seen->connection = connection_new(config, &callbacks);
     connection_start(seen->connection);
     guint bound = g_timeout_add_seconds(10, give_up, seen->loop);
@@ -145,6 +185,33 @@ static void run_stream(const char *after_handshake, observed_t *seen)
     connection_free(seen->connection);
     g_main_loop_unref(seen->loop);
     close(script.listener);
+}
+
+/* A server that sends AFTER_HANDSHAKE in one write and closes. */
+static void run_stream(const char *after_handshake, observed_t *seen)
+{
+    const step_t steps[] = {{STEP_WRITE, after_handshake}, {STEP_END, NULL}};
+    run_script(steps, seen, NULL);
+}
+
+/* COUNT requests with ids q0, q1...: the stanzas of one write. */
+static char *requests(int count)
+{
+    GString *out = g_string_new(NULL);
+    for (int i = 0; i < count; i++)
+        g_string_append_printf(out,
+                               "<iq type='get' id='q%d' from='alice@example.org/phone' "
+                               "to='proxy.example.org'><ping xmlns='urn:xmpp:ping'/></iq>",
+                               i);
+    return g_string_free(out, FALSE);
+}
+
+static int occurrences(const char *haystack, const char *needle)
+{
+    int count = 0;
+    for (const char *at = strstr(haystack, needle); at; at = strstr(at + 1, needle))
+        count++;
+    return count;
 }
 
 /* Audit, issue 10 #7: the server sends a request and closes in the same
@@ -173,12 +240,67 @@ static void connection__gives_back_nothing_when_nothing_was_routed(void **state)
     g_string_free(seen.unsent, TRUE);
 }
 
+/* Many stanzas in one read are all handed over, and the replies to them,
+ * queued while they were, leave in one write: the server's first read has
+ * every one of them. */
+static void connection__answers_a_read_of_many_stanzas_with_one_write(void **state)
+{
+    (void)state;
+    enum { COUNT = 40 };
+    g_autofree char *burst = requests(COUNT);
+    const step_t steps[] = {
+        {STEP_WRITE, burst},
+        {STEP_READ_ONCE, NULL},
+        {STEP_WRITE, "</stream:stream>"},
+        {STEP_END, NULL},
+    };
+    observed_t seen = {.reply_to_requests = true};
+    GString *first_read = g_string_new(NULL);
+    run_script(steps, &seen, first_read);
+    assert_true(seen.down);
+    assert_int_equal(seen.stanzas, COUNT);
+    assert_int_equal(occurrences(first_read->str, REPLY), COUNT);
+    g_string_free(first_read, TRUE);
+    g_string_free(seen.unsent, TRUE);
+}
+
+/* While requests queue up, input may gather before it is read: every
+ * stanza still arrives, every reply still leaves, and the end of the
+ * stream is still noticed, however the stanzas come. */
+static void connection__loses_nothing_while_requests_queue_up(void **state)
+{
+    (void)state;
+    enum { COUNT = 20 };
+    g_autofree char *burst = requests(COUNT);
+    GString *replies = g_string_new(NULL);
+    for (int i = 0; i < COUNT; i++)
+        g_string_append(replies, REPLY);
+    /* Requests one by one, each as soon as the last was answered, then
+     * a burst, then the end of the stream right behind a last request. */
+    const step_t steps[] = {
+        {STEP_WRITE, REQUEST}, {STEP_READ_UNTIL, REPLY},
+        {STEP_WRITE, REQUEST}, {STEP_READ_UNTIL, REPLY},
+        {STEP_WRITE, REQUEST}, {STEP_READ_UNTIL, REPLY},
+        {STEP_WRITE, burst},   {STEP_READ_UNTIL, replies->str},
+        {STEP_WRITE, REQUEST}, {STEP_WRITE, "</stream:stream>"},
+        {STEP_END, NULL},
+    };
+    observed_t seen = {.reply_to_requests = true, .requests_queued = true};
+    run_script(steps, &seen, NULL);
+    assert_true(seen.down);
+    assert_int_equal(seen.stanzas, 3 + COUNT + 1);
+    g_string_free(replies, TRUE);
+    g_string_free(seen.unsent, TRUE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(
             connection__gives_back_what_it_routed_in_the_read_that_ended_the_stream),
         cmocka_unit_test(connection__gives_back_nothing_when_nothing_was_routed),
+        cmocka_unit_test(connection__answers_a_read_of_many_stanzas_with_one_write),
+        cmocka_unit_test(connection__loses_nothing_while_requests_queue_up),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
