@@ -21,11 +21,6 @@
  * so that timers and signals are not starved by a busy server. */
 #define READ_SIZE (64 * 1024)
 #define READS_PER_WAKEUP 8
-/* While requests queue up and stanzas come more often than this, input
- * gathers for this long before it is read: servers write each stanza as
- * they route it, and a wake-up per stanza costs more than our work on it
- * (bench/README.md, "Fewer wake-ups"). */
-#define COALESCE_WINDOW_MS 1
 /* Unanswered keepalive probes before the kernel gives up on the peer. */
 #define KEEPALIVE_PROBES 3
 
@@ -62,6 +57,7 @@ struct connection {
     bool output_blocked;       /* the kernel's buffer was full */
     guint window_timer;        /* the coalescing window is open: input is
                                   read when it fires, not polled for */
+    unsigned window_ms;        /* its length */
     gint64 last_input_at;      /* monotonic µs of the last read with bytes */
     guint state_timer;         /* ESTABLISH_TIMEOUT_MS or CLOSE_TIMEOUT_MS */
     guint reconnect_timer;
@@ -368,13 +364,21 @@ static bool serve_socket(connection_t *c, bool *read)
     return true;
 }
 
-/* Whether input should gather before it is read again: requests queue up
- * (never for a lone one, whose reply would wait), and the last read
- * brought bytes. */
-static bool worth_a_window(connection_t *c, bool read)
+/* How long input should gather before it is read again (ms; 0: it is
+ * polled for), after a read that brought bytes or not (READ). */
+static unsigned window_wanted(connection_t *c, bool read)
 {
-    return read && c->state == STATE_UP && c->callbacks.requests_queued &&
-           c->callbacks.requests_queued(c->callbacks.userdata);
+    if (!read || c->state != STATE_UP || !c->callbacks.coalesce_ms)
+        return 0;
+    return c->callbacks.coalesce_ms(c->callbacks.userdata);
+}
+
+static gboolean on_window_end(gpointer data);
+
+static void open_window(connection_t *c, unsigned ms)
+{
+    c->window_ms = ms;
+    c->window_timer = g_timeout_add(ms, on_window_end, c);
 }
 
 static gboolean on_window_end(gpointer data)
@@ -383,9 +387,12 @@ static gboolean on_window_end(gpointer data)
     bool read;
     if (!serve_socket(c, &read))
         return G_SOURCE_REMOVE; /* the timer went with the stream */
-    if (worth_a_window(c, read))
+    unsigned ms = window_wanted(c, read);
+    if (ms == c->window_ms)
         return G_SOURCE_CONTINUE; /* another window, from this wake-up */
     c->window_timer = 0;
+    if (ms > 0)
+        open_window(c, ms);
     update_watch(c);
     return G_SOURCE_REMOVE;
 }
@@ -399,11 +406,13 @@ static gboolean on_socket(int fd, GIOCondition condition, gpointer data)
     bool read;
     if (!serve_socket(c, &read))
         return G_SOURCE_REMOVE; /* the source went with the stream */
+    if (c->window_timer)
+        return G_SOURCE_CONTINUE; /* woken for output while a window is open */
     /* A window opens only when stanzas come faster than it is long: one
      * that would catch nothing would cost a wake-up of its own. */
-    if (!c->window_timer && c->last_input_at - previous_input_at < COALESCE_WINDOW_MS * 1000 &&
-        worth_a_window(c, read)) {
-        c->window_timer = g_timeout_add(COALESCE_WINDOW_MS, on_window_end, c);
+    unsigned ms = window_wanted(c, read);
+    if (ms > 0 && c->last_input_at - previous_input_at < (gint64)ms * 1000) {
+        open_window(c, ms);
         update_watch(c); /* removes this source, as input is not polled now */
     }
     return G_SOURCE_CONTINUE;

@@ -22,10 +22,11 @@ typedef struct connection_callbacks {
      * be sent on this stream any more. */
     void (*stanza)(const wire_stanza_t *stanza, void *userdata);
     void (*closed)(void *userdata);                    /* connection_close() finished */
-    /* Whether several requests are in flight (NULL: never).  While they
-     * are and stanzas come often, input gathers for a moment before it is
-     * read, so that one wake-up serves many; a lone request never waits. */
-    bool (*requests_queued)(void *userdata);
+    /* How long input may gather before it is read (ms; 0, or a NULL
+     * member: at once), asked after each read.  While it is not 0 and
+     * stanzas come more often than that, the connection reads them in one
+     * wake-up at the end of such a window rather than one by one. */
+    unsigned (*coalesce_ms)(void *userdata);
     void *userdata;
 } connection_callbacks_t;
 

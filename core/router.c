@@ -1046,6 +1046,12 @@ size_t router_pending_count(const router_t *router)
     return inflight_count(router->inflight);
 }
 
+int64_t router_oldest_request_age(const router_t *router, int64_t now)
+{
+    const request_t *earliest = inflight_earliest(router->inflight);
+    return earliest ? MAX(0, now - earliest->sent_at) : 0;
+}
+
 void router_snapshot(router_t *router, metrics_snapshot_t *snapshot, GArray *storage)
 {
     *snapshot = (metrics_snapshot_t){0};

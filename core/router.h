@@ -85,6 +85,10 @@ int64_t router_next_deadline(router_t *router);
 
 /* Requests in flight, in both directions, held ones included. */
 size_t router_pending_count(const router_t *router);
+/* How long the request in flight that times out first has been in flight
+ * at NOW (monotonic µs): under load, about how long requests take; 0 when
+ * none is. */
+int64_t router_oldest_request_age(const router_t *router, int64_t now);
 /* Requests waiting for a resource ([proxy] hold). */
 size_t router_held_count(const router_t *router);
 size_t router_resource_count(const router_t *router);

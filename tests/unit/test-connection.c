@@ -106,7 +106,7 @@ typedef struct observed {
     GMainLoop *loop;
     connection_t *connection;
     bool reply_to_requests;
-    bool requests_queued;   /* what the connection hears when it asks */
+    unsigned coalesce_ms;   /* what the connection hears when it asks */
     int stanzas;
     GString *unsent;
     bool down;
@@ -138,10 +138,10 @@ static void on_closed(void *data)
     (void)data;
 }
 
-static bool requests_queued(void *data)
+static unsigned coalesce_ms(void *data)
 {
     observed_t *seen = data;
-    return seen->requests_queued;
+    return seen->coalesce_ms;
 }
 
 static gboolean give_up(gpointer data)
@@ -174,7 +174,7 @@ static void run_script(const step_t *steps, observed_t *seen, GString *first_rea
                                               .down = on_down,
                                               .stanza = on_stanza,
                                               .closed = on_closed,
-                                              .requests_queued = requests_queued,
+                                              .coalesce_ms = coalesce_ms,
                                               .userdata = seen};
     seen->connection = connection_new(config, &callbacks);
     connection_start(seen->connection);
@@ -285,7 +285,7 @@ static void connection__loses_nothing_while_requests_queue_up(void **state)
         {STEP_WRITE, REQUEST}, {STEP_WRITE, "</stream:stream>"},
         {STEP_END, NULL},
     };
-    observed_t seen = {.reply_to_requests = true, .requests_queued = true};
+    observed_t seen = {.reply_to_requests = true, .coalesce_ms = 1};
     run_script(steps, &seen, NULL);
     assert_true(seen.down);
     assert_int_equal(seen.stanzas, 3 + COUNT + 1);
