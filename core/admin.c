@@ -38,8 +38,6 @@ typedef struct session {
 struct admin {
     router_t *router;      /* borrowed */
     metrics_t *metrics;    /* borrowed */
-    outbox_send_fn send;
-    void *send_userdata;
     admin_callbacks_t callbacks;
     char *domain;
     char **jids;           /* lowercased bare JIDs; NULL: none */
@@ -58,13 +56,11 @@ static void session_free(gpointer data)
 }
 
 admin_t *admin_new(const config_t *config, router_t *router, metrics_t *metrics,
-                   outbox_send_fn send, void *send_userdata, const admin_callbacks_t *callbacks)
+                   const admin_callbacks_t *callbacks)
 {
     admin_t *admin = g_new0(admin_t, 1);
     admin->router = router;
     admin->metrics = metrics;
-    admin->send = send;
-    admin->send_userdata = send_userdata;
     admin->callbacks = *callbacks;
     admin->started = g_get_monotonic_time();
     admin->sessions = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, session_free);
@@ -131,7 +127,7 @@ static void open_result(admin_t *admin, const wire_stanza_t *iq)
 
 static void send_out(admin_t *admin)
 {
-    admin->send(admin->out->str, admin->out->len, admin->send_userdata);
+    router_send(admin->router, admin->out->str, admin->out->len);
 }
 
 static void close_result(admin_t *admin)

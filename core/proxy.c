@@ -429,8 +429,7 @@ int proxy_run(proxy_setup_t *setup)
     proxy.connection = connection_new(proxy.setup.config, &connection_callbacks);
     create_router(&proxy);
     const admin_callbacks_t admin_callbacks = {admin_reload, admin_stream_up, &proxy};
-    proxy.admin = admin_new(proxy.setup.config, proxy.router, proxy.metrics, send_stanza, &proxy,
-                            &admin_callbacks);
+    proxy.admin = admin_new(proxy.setup.config, proxy.router, proxy.metrics, &admin_callbacks);
 
     guint term = g_unix_signal_add(SIGTERM, on_stop_signal, &proxy);
     guint interrupt = g_unix_signal_add(SIGINT, on_stop_signal, &proxy);

@@ -973,6 +973,11 @@ void router_reconfigure(router_t *router, const config_t *config, plugin_t *disp
     note_availability(router);
 }
 
+void router_send(router_t *router, const char *bytes, size_t length)
+{
+    outbox_send(router->outbox, bytes, length);
+}
+
 void router_pause(router_t *router, bool paused)
 {
     router->paused = paused;

@@ -71,6 +71,12 @@ void router_connected(router_t *router);
  * resource ([proxy] hold), which wait on. */
 void router_disconnected(router_t *router, const char *unsent, size_t length);
 
+/* Sends BYTES (LENGTH of them: whole stanzas, borrowed for the call) for
+ * another part of client-proxy that answers on the component stream: on this
+ * stream, or, while it is down or closing, held for the next one as the
+ * router's own answers are. */
+void router_send(router_t *router, const char *bytes, size_t length);
+
 /* Client-proxy stops: every request in flight is answered with
  * cancel/service-unavailable, so is every new one from now on, and the
  * target is told goodbye (unavailable presence).  Call while connected. */
