@@ -990,9 +990,30 @@ void router_connected(router_t *router)
     notify_deadline(router, discovery_next_due(router->discovery));
 }
 
+/* Keeps STANZA for the next stream unless it is an IQ request: those are a
+ * forward to a resource, a ping, or a request to a user, and each is ended
+ * as failed right after (drop_all_resources(), inflight_end_outbound()), so
+ * sending it later would run what its sender was told had failed. */
+static void keep_unless_request(const wire_stanza_t *stanza, void *data)
+{
+    GString *kept = data;
+    if (strcmp(stanza->name, "iq") == 0 &&
+        (g_strcmp0(stanza->type, "get") == 0 || g_strcmp0(stanza->type, "set") == 0))
+        return;
+    if (!stanza->bytes) { /* only a stanza near WIRE_STANZA_MAX that grew */
+        log_warning("a %s over %d bytes the stream took but never wrote is lost", stanza->name,
+                    WIRE_STANZA_MAX);
+        return;
+    }
+    g_string_append_len(kept, stanza->bytes, (gssize)stanza->length);
+}
+
 void router_disconnected(router_t *router, const char *unsent, size_t length)
 {
-    outbox_down(router->outbox, unsent, length);
+    g_autoptr(GString) kept = g_string_new(NULL);
+    if (unsent && length > 0)
+        stream_parse_stanzas(unsent, length, keep_unless_request, kept);
+    outbox_down(router->outbox, kept->str, kept->len);
     discovery_disconnected(router->discovery);
     drop_all_resources(router, &stream_lost);
     inflight_end_outbound(router->inflight, &outbound_stream_lost);

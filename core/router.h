@@ -65,8 +65,10 @@ void router_connected(router_t *router);
 
 /* The stream is down (or closing: nothing more can be written on it).
  * UNSENT (LENGTH bytes, borrowed, may be NULL) are whole stanzas the stream
- * took but never wrote: they are held and sent first once it is back.  The
- * resources are forgotten, and every request in flight is answered with
+ * took but never wrote: the answers and messages among them are held and
+ * sent first once it is back; IQ requests (forwards, pings, requests to
+ * users) are dropped, since they are ended as failed here.  The resources
+ * are forgotten, and every request in flight is answered with
  * wait/remote-server-timeout once the stream is back, but those held for a
  * resource ([proxy] hold), which wait on. */
 void router_disconnected(router_t *router, const char *unsent, size_t length);

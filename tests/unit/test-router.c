@@ -910,6 +910,35 @@ static void router__sends_on_the_next_stream_what_a_dying_stream_never_wrote(voi
     assert_string_equal(f->sent_text->pdata[0], unsent);
 }
 
+/* Review: a forward the dying stream never wrote is ended as failed (its
+ * sender is told remote-server-timeout); it must not run on the next stream
+ * anyway.  The answer beside it still goes out. */
+static void router__drops_the_requests_a_dying_stream_never_wrote_and_keeps_its_answers(
+    void **state)
+{
+    fixture_t *f = *state;
+    online(f, "worker-1");
+    request(f, "q1");
+    GString *forward = g_string_new(f->sent_text->pdata[f->sent_text->len - 1]);
+    g_string_append(forward, "<iq type='result' id='r1' from='" DOMAIN "' to='" ALICE "'/>"
+                             "<iq type='get' id='cp-ping-1' from='" DOMAIN "' to='" TARGET
+                             "/worker-1'><ping xmlns='urn:xmpp:ping'/></iq>");
+    router_disconnected(f->router, forward->str, forward->len);
+    g_string_free(forward, TRUE);
+    clear_sent(f);
+    router_connected(f->router);
+    int answers = 0, errors_to_alice = 0, requests = 0;
+    for (guint i = 0; i < f->sent_text->len; i++) {
+        const char *text = f->sent_text->pdata[i];
+        answers += strstr(text, "id='r1'") != NULL;
+        errors_to_alice += strstr(text, "remote-server-timeout") != NULL;
+        requests += strstr(text, "type='get'") != NULL && strstr(text, "to='" TARGET "/") != NULL;
+    }
+    assert_int_equal(answers, 1);
+    assert_int_equal(errors_to_alice, 1);
+    assert_int_equal(requests, 0);
+}
+
 
 /* ---- Issue 11: both directions ------------------------------------------ */
 
@@ -1383,6 +1412,7 @@ int main(void)
         T(router__answers_service_unavailable_to_requests_while_stopping),
         T(router__keeps_held_answers_across_a_reload_that_changes_the_stream),
         T(router__sends_on_the_next_stream_what_a_dying_stream_never_wrote),
+        T(router__drops_the_requests_a_dying_stream_never_wrote_and_keeps_its_answers),
         T(router__forwards_a_request_to_a_resource_from_the_token),
         T(router__forwards_requests_to_any_resource_of_the_domain),
         T(router__routes_the_reply_to_the_sender_from_the_bare_domain),
