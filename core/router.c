@@ -971,6 +971,9 @@ void router_reconfigure(router_t *router, const config_t *config, plugin_t *disp
     addresses_reconfigure(router->addresses, config, jat);
     service_presence_reconfigure(router->presence, config);
     note_availability(router);
+    /* New pings to send, or a retired encoding to release: the owner's
+     * timer must know. */
+    notify_deadline(router, router_next_deadline(router));
 }
 
 void router_send(router_t *router, const char *bytes, size_t length)

@@ -1340,6 +1340,17 @@ static void router__discovers_resources_by_ping_without_a_subscription(void **st
     assert_error(f->sent->pdata[0], "iq", ALICE, "q1", "cancel", "service-unavailable");
 }
 
+/* Review: a reload may bring work due sooner (new pings, a retired encoding
+ * to release); the router tells its owner's timer at once. */
+static void router__tells_its_timer_the_next_deadline_after_a_reconfigure(void **state)
+{
+    fixture_t *f = *state; /* discovery = ping: its pings are due */
+    f->last_deadline = -2;
+    router_reconfigure(f->router, f->config, f->dispatch, f->jat);
+    assert_true(f->last_deadline >= 0);
+    assert_int_equal(f->last_deadline, router_next_deadline(f->router));
+}
+
 /* Issue 13: what the router did shows in the exposition text. */
 static void router__counts_requests_by_direction_and_outcome(void **state)
 {
@@ -1396,6 +1407,9 @@ int main(void)
             teardown),
         cmocka_unit_test_setup_teardown(router__discovers_resources_by_ping_without_a_subscription,
                                         setup_with_ping_discovery, teardown),
+        cmocka_unit_test_setup_teardown(
+            router__tells_its_timer_the_next_deadline_after_a_reconfigure,
+            setup_with_ping_discovery, teardown),
         T(router__sends_the_services_message_to_the_user_from_the_bare_domain),
         T(router__routes_a_bounce_back_to_the_resource_that_sent_the_message),
         T(router__drops_the_bounce_of_a_users_message),
