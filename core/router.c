@@ -283,10 +283,13 @@ static void held_parsed(const wire_stanza_t *kept, void *data)
 }
 
 /* Starts the held requests, oldest first, while the strategy finds them a
- * resource. */
+ * resource: one it declines waits on, and so do those behind it (first in,
+ * first out).  Never while stopping or with the stream down: the resources
+ * are being dropped one by one then, and a strategy may accept what it
+ * declined a moment before, on a resource that goes next. */
 static void place_held(router_t *router)
 {
-    if (router->placing_held)
+    if (router->placing_held || router->stopping || !outbox_is_up(router->outbox))
         return;
     router->placing_held = true;
     request_t *held;

@@ -1168,6 +1168,48 @@ static void router__answers_service_unavailable_when_the_hold_runs_out(void **st
     assert_int_equal(router_pending_count(f->router), 0);
 }
 
+/* Review: dropping the resources one by one when the stream goes changes
+ * the candidates; a strategy may then accept a held request it declined,
+ * which must not be forwarded on a stream that is going away. */
+static void router__places_no_held_request_while_it_stops_or_loses_the_stream(void **state)
+{
+    fixture_t *f = *state;
+    receive(f, "<iq type='get' id='h1' from='" ALICE "' to='" DOMAIN "'><c xmlns='urn:x'/></iq>");
+    receive(f, "<iq type='get' id='h2' from='" ALICE "' to='" DOMAIN "'><c xmlns='urn:x'/></iq>");
+    fake_world.decline = true;
+    online(f, "worker-1");
+    online(f, "worker-2");
+    fake_world.decline = false;
+    fake_world.decline_unless_alone = true; /* as soon as one is left */
+    assert_int_equal(router_held_count(f->router), 2);
+    clear_sent(f);
+
+    router_disconnected(f->router, NULL, 0);
+    router_connected(f->router);
+    for (guint i = 0; i < f->sent->len; i++)
+        if (g_strcmp0(xmpp_stanza_get_name(f->sent->pdata[i]), "iq") == 0)
+            fail_msg("an IQ went out after the stream was lost: %s",
+                     (const char *)f->sent_text->pdata[i]);
+    assert_int_equal(router_held_count(f->router), 2);
+
+    fake_world.decline_unless_alone = false;
+    fake_world.decline = true;
+    online(f, "worker-1");
+    online(f, "worker-2");
+    fake_world.decline = false;
+    fake_world.decline_unless_alone = true;
+    clear_sent(f);
+    router_shutdown(f->router);
+    int forwards = 0, refusals = 0;
+    for (guint i = 0; i < f->sent->len; i++) {
+        xmpp_stanza_t *stanza = f->sent->pdata[i];
+        forwards += g_strcmp0(xmpp_stanza_get_type(stanza), "get") == 0;
+        refusals += g_strcmp0(xmpp_stanza_get_type(stanza), "error") == 0;
+    }
+    assert_int_equal(forwards, 0);
+    assert_int_equal(refusals, 2);
+}
+
 static void router__answers_held_requests_when_it_stops(void **state)
 {
     fixture_t *f = *state;
@@ -1398,6 +1440,9 @@ int main(void)
                                         setup_with_hold, teardown),
         cmocka_unit_test_setup_teardown(router__answers_held_requests_when_it_stops,
                                         setup_with_hold, teardown),
+        cmocka_unit_test_setup_teardown(
+            router__places_no_held_request_while_it_stops_or_loses_the_stream, setup_with_hold,
+            teardown),
         T(router__tries_another_resource_when_one_did_not_process_a_request),
         T(router__passes_on_the_second_refusal_and_any_other_error),
         cmocka_unit_test_setup_teardown(router__benches_a_resource_that_keeps_refusing,
