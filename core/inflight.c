@@ -28,6 +28,7 @@ struct inflight {
     GQueue held;             /* held request_t, in arrival order */
     GQueue by_deadline;      /* request_t, earliest inflight_expiry() first */
     GString *scratch;        /* where stanzas are written, reused */
+    log_limit_t retried_log; /* a resource that goes takes many requests along */
 };
 
 static guint token_hash(gconstpointer key)
@@ -365,9 +366,10 @@ void inflight_note_refusal(request_t *request, const char *name)
 
 void inflight_retry(inflight_t *inflight, request_t *request, resource_t *resource)
 {
-    log_info("request %s from %s retried on %s/%s instead of %s/%s", request->id,
-             request->sender, inflight->target, resource->info.name, inflight->target,
-             request->resource->info.name);
+    log_limited(&inflight->retried_log, CP_LOG_INFO,
+                "request %s from %s retried on %s/%s instead of %s/%s", request->id,
+                request->sender, inflight->target, resource->info.name, inflight->target,
+                request->resource->info.name);
     detach_from_resource(request);
     attach_to_resource(request, resource);
     request->retried = true;

@@ -46,6 +46,8 @@ struct router {
     GString *scratch;        /* where stanzas are written, reused */
     log_limit_t dropped_log; /* lines about stanzas dropped */
     log_limit_t refused_log; /* lines about requests refused for [limits] */
+    log_limit_t expired_log; /* lines about requests timed out or held in vain: a
+                                hung resource can take thousands along */
 };
 
 /* ---- Errors client-proxy answers with ------------------------------------
@@ -158,17 +160,16 @@ static void drop(router_t *router, const char *reason, cp_log_level_t level, con
     log_limited_fields(&router->dropped_log, level, fields, G_N_ELEMENTS(fields), "%s", line);
 }
 
-/* Journal fields for REQUEST: its id, its resource, and (at debug level
- * only: it names a user) its sender's bare JID.  Fills FIELDS (3) and
- * BARE. */
+/* Journal fields for REQUEST: its id, its resource, and its sender's bare
+ * JID (the message names the sender anyway: the field lets an operator
+ * filter on it).  Fills FIELDS (3) and BARE. */
 static size_t request_fields(const request_t *request, log_field_t *fields, char *bare)
 {
     jid_split_bare(request->sender, bare, JID_BARE_MAX + 1);
     fields[0] = (log_field_t){"CLIENT_PROXY_REQUEST_ID", request->id};
     fields[1] = (log_field_t){"CLIENT_PROXY_RESOURCE",
                               request->resource ? request->resource->info.name : NULL};
-    fields[2] = (log_field_t){"CLIENT_PROXY_SENDER",
-                              log_get_level() >= CP_LOG_DEBUG ? bare : NULL};
+    fields[2] = (log_field_t){"CLIENT_PROXY_SENDER", bare};
     return 3;
 }
 
@@ -1040,17 +1041,20 @@ void router_expire(router_t *router, int64_t now)
     while ((request = inflight_earliest(router->inflight)) && inflight_expiry(request) <= now) {
         resource_t *resource = request->resource;
         if (request->held && request->deadline > now) {
-            log_info("request %s from %s held in vain: no resource came online", request->id,
-                     request->sender);
+            log_limited(&router->expired_log, CP_LOG_INFO,
+                        "request %s from %s held in vain: no resource came online", request->id,
+                        request->sender);
             inflight_end(router->inflight, request, NULL, &hold_expired);
             continue;
         }
         log_field_t fields[3];
         char bare[JID_BARE_MAX + 1];
         size_t n = request_fields(request, fields, bare);
-        log_fields(CP_LOG_INFO, fields, n, "request %s from %s timed out on %s", request->id,
-                   request->sender,
-                   resource ? resource->info.name : request->user ? request->user : "no resource");
+        log_limited_fields(&router->expired_log, CP_LOG_INFO, fields, n,
+                           "request %s from %s timed out on %s", request->id, request->sender,
+                           resource ? resource->info.name
+                           : request->user ? request->user
+                                           : "no resource");
         inflight_end(router->inflight, request, NULL, &timed_out);
         note_failure(router, resource, "timed out");
     }

@@ -1393,6 +1393,46 @@ static void router__tells_its_timer_the_next_deadline_after_a_reconfigure(void *
     assert_int_equal(f->last_deadline, router_next_deadline(f->router));
 }
 
+static void count_line(const char *line, void *userdata)
+{
+    GPtrArray *lines = userdata;
+    g_ptr_array_add(lines, g_strdup(line));
+}
+
+static unsigned lines_with(GPtrArray *lines, const char *text)
+{
+    unsigned n = 0;
+    for (guint i = 0; i < lines->len; i++)
+        n += strstr(lines->pdata[i], text) != NULL;
+    return n;
+}
+
+/* Review: a hung resource takes every request it holds along, and any user
+ * can send from a JID the encoding cannot write: neither floods the log. */
+static void router__limits_the_lines_about_each_request_that_fails(void **state)
+{
+    fixture_t *f = *state;
+    GPtrArray *lines = g_ptr_array_new_with_free_func(g_free);
+    log_set_sink(count_line, lines);
+    online(f, "worker-1");
+    fake_world.fail_encode = true;
+    for (int i = 0; i < 100; i++)
+        receive(f, "<message from='user%d@example.org/x' to='" DOMAIN "'><body>hi</body>"
+                   "</message>", i);
+    assert_int_equal(lines_with(lines, "cannot encode"), LOG_LIMIT_BURST);
+
+    fake_world.fail_encode = false;
+    for (int i = 0; i < 100; i++) {
+        g_autofree char *id = g_strdup_printf("q%d", i);
+        request(f, id);
+    }
+    router_expire(f->router, g_get_monotonic_time() + 31 * G_USEC_PER_SEC);
+    assert_int_equal(router_pending_count(f->router), 0);
+    assert_int_equal(lines_with(lines, "timed out on"), LOG_LIMIT_BURST);
+    log_set_sink(NULL, NULL);
+    g_ptr_array_free(lines, TRUE);
+}
+
 /* Issue 13: what the router did shows in the exposition text. */
 static void router__counts_requests_by_direction_and_outcome(void **state)
 {
@@ -1434,6 +1474,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(router_connected__probes_then_subscribes_then_announces),
         T(router__counts_requests_by_direction_and_outcome),
+        T(router__limits_the_lines_about_each_request_that_fails),
         cmocka_unit_test_setup_teardown(router__holds_requests_until_a_resource_comes_online,
                                         setup_with_hold, teardown),
         cmocka_unit_test_setup_teardown(router__answers_service_unavailable_when_the_hold_runs_out,
