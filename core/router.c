@@ -279,7 +279,10 @@ static void held_parsed(const wire_stanza_t *kept, void *data)
         inflight_end(router->inflight, placing->request, NULL, &unencodable);
         return;
     }
-    inflight_place_held(router->inflight, placing->request, token, jat, resource);
+    if (!inflight_place_held(router->inflight, placing->request, token, jat, resource)) {
+        inflight_end(router->inflight, placing->request, NULL, &unencodable);
+        return;
+    }
     placing->sent = true;
 }
 
