@@ -31,6 +31,7 @@ static const command_t commands[] = {
 };
 
 typedef struct session {
+    char *owner; /* the full JID that started it: only it may go on */
     char *node;
     int64_t started; /* monotonic µs */
 } session_t;
@@ -51,6 +52,7 @@ struct admin {
 static void session_free(gpointer data)
 {
     session_t *session = data;
+    g_free(session->owner);
     g_free(session->node);
     g_free(session);
 }
@@ -340,7 +342,9 @@ static void run_command(admin_t *admin, const wire_stanza_t *iq,
     const char *action = stanza_attribute(command, "action");
     const char *sessionid = stanza_attribute(command, "sessionid");
     expire_sessions(admin);
-    if (sessionid && !g_hash_table_contains(admin->sessions, sessionid)) {
+    const session_t *existing = sessionid ? g_hash_table_lookup(admin->sessions, sessionid) : NULL;
+    if (sessionid && (!existing || strcmp(existing->owner, iq->from) != 0 ||
+                      strcmp(existing->node, node) != 0)) {
         answer_error(admin, iq, "modify", "bad-request", "unknown or expired session");
         return;
     }
@@ -371,6 +375,7 @@ static void run_command(admin_t *admin, const wire_stanza_t *iq,
         if (!resource) {
             status = "executing";
             session_t *kept = g_new0(session_t, 1);
+            kept->owner = g_strdup(iq->from);
             kept->node = g_strdup(node);
             kept->started = g_get_monotonic_time();
             g_hash_table_replace(admin->sessions, g_strdup(session), kept);

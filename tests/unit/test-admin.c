@@ -278,6 +278,39 @@ static void admin__drains_and_undrains_a_resource(void **state)
     assert_true(router_serving(f->router));
 }
 
+/* Review: a session goes on only from the JID that started it, on its node
+ * (XEP-0050 ties a session to its requester). */
+static void admin__keeps_a_session_to_the_admin_and_the_command_that_started_it(void **state)
+{
+    fixture_t *f = *state;
+    online(f, "worker-1");
+    assert_true(receive(f, "<iq type='set' id='r1' from='" ADMIN "' to='" DOMAIN "'>"
+                           "<command xmlns='http://jabber.org/protocol/commands' node='drain' "
+                           "action='execute'/></iq>"));
+    g_autofree char *session =
+        g_strdup(xmpp_stanza_get_attribute(command_of(only_sent(f)), "sessionid"));
+    const char *const others[][2] = {{"ops@example.org/phone", "drain"}, {ADMIN, "undrain"}};
+    for (size_t i = 0; i < G_N_ELEMENTS(others); i++) {
+        assert_true(receive(f, "<iq type='set' id='r2' from='%s' to='" DOMAIN "'>"
+                               "<command xmlns='http://jabber.org/protocol/commands' node='%s' "
+                               "sessionid='%s' action='complete'><x xmlns='jabber:x:data' "
+                               "type='submit'><field var='resource'><value>worker-1</value>"
+                               "</field></x></command></iq>",
+                            others[i][0], others[i][1], session));
+        assert_string_equal(xmpp_stanza_get_type(only_sent(f)), "error");
+    }
+    assert_true(router_serving(f->router));
+    assert_true(receive(f, "<iq type='set' id='r3' from='" ADMIN "' to='" DOMAIN "'>"
+                           "<command xmlns='http://jabber.org/protocol/commands' node='drain' "
+                           "sessionid='%s' action='complete'><x xmlns='jabber:x:data' "
+                           "type='submit'><field var='resource'><value>worker-1</value>"
+                           "</field></x></command></iq>",
+                        session));
+    assert_string_equal(xmpp_stanza_get_attribute(command_of(only_sent(f)), "status"),
+                        "completed");
+    assert_false(router_serving(f->router));
+}
+
 static void admin__reloads_and_says_how_it_went(void **state)
 {
     fixture_t *f = *state;
@@ -325,6 +358,7 @@ int main(void)
         T(admin__lists_its_commands_to_admins_only),
         T(admin__reports_status_and_resources),
         T(admin__drains_and_undrains_a_resource),
+        T(admin__keeps_a_session_to_the_admin_and_the_command_that_started_it),
         T(admin__reloads_and_says_how_it_went),
         T(admin__answers_a_reload_that_closes_the_stream_on_the_next_one),
     };

@@ -221,6 +221,7 @@ static void router_connected__probes_then_subscribes_then_announces(void **state
 static void router__forwards_a_request_to_a_resource_from_the_token(void **state)
 {
     fixture_t *f = *state;
+    int64_t before = g_get_monotonic_time();
     online(f, "worker-1");
     xmpp_stanza_t *forwarded = request(f, "q1");
     assert_string_equal(xmpp_stanza_get_name(forwarded), "iq");
@@ -234,7 +235,7 @@ static void router__forwards_a_request_to_a_resource_from_the_token(void **state
     assert_null(strstr(text, "jabber:component:accept"));
     assert_non_null(xmpp_stanza_get_child_by_name_and_ns(forwarded, "ping", "urn:xmpp:ping"));
     assert_int_equal(router_pending_count(f->router), 1);
-    assert_true(f->last_deadline > g_get_monotonic_time() + 29 * G_USEC_PER_SEC);
+    assert_true(f->last_deadline >= before + 30 * G_USEC_PER_SEC); /* request_timeout */
 }
 
 static void router__forwards_requests_to_any_resource_of_the_domain(void **state)
@@ -522,6 +523,7 @@ static void router__presence_error_from_a_resource_removes_that_resource_only(vo
 static void router__presence_error_from_the_target_asks_again_with_backoff(void **state)
 {
     fixture_t *f = *state;
+    int64_t before = g_get_monotonic_time();
     online(f, "worker-1");
     online(f, "worker-2");
     request(f, "q1");
@@ -547,7 +549,7 @@ static void router__presence_error_from_the_target_asks_again_with_backoff(void 
     /* A resource available again: no more probes. */
     online(f, "worker-3");
     int64_t q1_deadline = router_next_deadline(f->router);
-    assert_true(q1_deadline > g_get_monotonic_time() + 20 * G_USEC_PER_SEC);
+    assert_true(q1_deadline >= before + 30 * G_USEC_PER_SEC); /* q1's request_timeout */
 }
 
 static void router__approves_the_targets_subscription_and_answers_its_probe(void **state)
@@ -1155,9 +1157,10 @@ static void router__answers_service_unavailable_when_the_hold_runs_out(void **st
 {
     fixture_t *f = *state;
     clear_sent(f);
+    int64_t before = g_get_monotonic_time();
     receive(f, "<iq type='set' id='h1' from='" ALICE "' to='" DOMAIN "'><c xmlns='urn:x'/></iq>");
     int64_t due = router_next_deadline(f->router);
-    assert_true(due > g_get_monotonic_time() + 9 * G_USEC_PER_SEC);
+    assert_true(due >= before + 10 * G_USEC_PER_SEC); /* the hold */
     router_expire(f->router, due - 1);
     assert_int_equal(f->sent->len, 0);
     router_expire(f->router, due);
