@@ -29,6 +29,7 @@ typedef enum step_kind {
     STEP_WRITE,      /* TEXT, in one write */
     STEP_READ_UNTIL, /* reads until TEXT has been seen */
     STEP_READ_ONCE,  /* one read: what it brought is kept in first_read */
+    STEP_PAUSE,      /* 50 ms without writing: the next write comes alone */
 } step_kind_t;
 
 typedef struct step {
@@ -78,6 +79,8 @@ static gpointer serve(gpointer data)
             write_all(fd, step->text);
         } else if (step->kind == STEP_READ_UNTIL) {
             read_until(fd, step->text);
+        } else if (step->kind == STEP_PAUSE) {
+            g_usleep(50 * 1000);
         } else {
             char buffer[64 * 1024];
             ssize_t n = read(fd, buffer, sizeof buffer);
@@ -107,6 +110,8 @@ typedef struct observed {
     connection_t *connection;
     bool reply_to_requests;
     unsigned coalesce_ms;   /* what the connection hears when it asks */
+    int reads;              /* how often it asked: once per read that brought bytes */
+    int read_of_stanza[64]; /* for each stanza, the number of the read that brought it */
     int stanzas;
     GString *unsent;
     bool down;
@@ -128,6 +133,8 @@ static void on_down(const char *unsent, size_t length, void *data)
 static void on_stanza(const wire_stanza_t *stanza, void *data)
 {
     observed_t *seen = data;
+    if (seen->stanzas < (int)G_N_ELEMENTS(seen->read_of_stanza))
+        seen->read_of_stanza[seen->stanzas] = seen->reads;
     seen->stanzas++;
     if (seen->reply_to_requests && strcmp(stanza->name, "iq") == 0)
         connection_send(seen->connection, REPLY, strlen(REPLY));
@@ -141,6 +148,7 @@ static void on_closed(void *data)
 static unsigned coalesce_ms(void *data)
 {
     observed_t *seen = data;
+    seen->reads++;
     return seen->coalesce_ms;
 }
 
@@ -293,6 +301,35 @@ static void connection__loses_nothing_while_requests_queue_up(void **state)
     g_string_free(seen.unsent, TRUE);
 }
 
+/* Once stanzas come faster than the window is long, the ones that follow
+ * gather while it is open and are read together: three requests written
+ * 50 ms apart inside a 1 s window come in one read.  Read as they come,
+ * each would be a read (a wake-up) of its own. */
+static void connection__reads_what_gathered_in_the_window_at_once(void **state)
+{
+    (void)state;
+    g_autofree char *three_replies = g_strconcat(REPLY, REPLY, REPLY, NULL);
+    const step_t steps[] = {
+        {STEP_WRITE, REQUEST}, {STEP_READ_UNTIL, REPLY},
+        /* the second request, soon after the first, opens the window */
+        {STEP_WRITE, REQUEST}, {STEP_READ_UNTIL, REPLY},
+        {STEP_WRITE, REQUEST}, {STEP_PAUSE, NULL},
+        {STEP_WRITE, REQUEST}, {STEP_PAUSE, NULL},
+        {STEP_WRITE, REQUEST}, {STEP_READ_UNTIL, three_replies},
+        {STEP_WRITE, "</stream:stream>"},
+        {STEP_END, NULL},
+    };
+    observed_t seen = {.reply_to_requests = true, .coalesce_ms = 1000};
+    run_script(steps, &seen, NULL);
+    assert_true(seen.down);
+    assert_int_equal(seen.stanzas, 5);
+    assert_int_not_equal(seen.read_of_stanza[0], seen.read_of_stanza[1]);
+    assert_int_not_equal(seen.read_of_stanza[1], seen.read_of_stanza[2]);
+    assert_int_equal(seen.read_of_stanza[2], seen.read_of_stanza[3]);
+    assert_int_equal(seen.read_of_stanza[3], seen.read_of_stanza[4]);
+    g_string_free(seen.unsent, TRUE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -301,6 +338,7 @@ int main(void)
         cmocka_unit_test(connection__gives_back_nothing_when_nothing_was_routed),
         cmocka_unit_test(connection__answers_a_read_of_many_stanzas_with_one_write),
         cmocka_unit_test(connection__loses_nothing_while_requests_queue_up),
+        cmocka_unit_test(connection__reads_what_gathered_in_the_window_at_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
