@@ -238,6 +238,26 @@ static void router__forwards_a_request_to_a_resource_from_the_token(void **state
     assert_true(f->last_deadline >= before + 30 * G_USEC_PER_SEC); /* request_timeout */
 }
 
+/* What the proxy's coalescing window is a share of: how long the request
+ * that times out first has been in flight; 0 with none in flight. */
+static void router__tells_how_long_the_oldest_request_has_been_in_flight(void **state)
+{
+    fixture_t *f = *state;
+    online(f, "worker-1");
+    int64_t before = g_get_monotonic_time();
+    assert_int_equal(router_oldest_request_age(f->router, before), 0);
+    request(f, "q1");
+    int64_t after = g_get_monotonic_time();
+    request(f, "q2");
+    int64_t later = after + 5 * G_USEC_PER_SEC;
+    int64_t age = router_oldest_request_age(f->router, later);
+    assert_true(age >= later - after && age <= later - before);
+    receive(f, "<iq type='result' id='q1' from='" TARGET "/worker-1' to='" DOMAIN "/t1'/>");
+    receive(f, "<iq type='result' id='q2' from='" TARGET "/worker-1' to='" DOMAIN "/t2'/>");
+    assert_int_equal(router_pending_count(f->router), 0);
+    assert_int_equal(router_oldest_request_age(f->router, later), 0);
+}
+
 static void router__forwards_requests_to_any_resource_of_the_domain(void **state)
 {
     fixture_t *f = *state;
@@ -1518,6 +1538,7 @@ int main(void)
         T(router__drops_the_requests_a_dying_stream_never_wrote_and_keeps_its_answers),
         T(router__forwards_a_request_to_a_resource_from_the_token),
         T(router__forwards_requests_to_any_resource_of_the_domain),
+        T(router__tells_how_long_the_oldest_request_has_been_in_flight),
         T(router__routes_the_reply_to_the_sender_from_the_bare_domain),
         T(router__routes_an_error_reply_too),
         T(router__answers_service_unavailable_when_no_resource_is_online),
