@@ -109,6 +109,7 @@ static struct {
 
 static unsigned run_tag; /* in every id: answers to an earlier run never match */
 static volatile sig_atomic_t interrupted;
+static bool started; /* the burst began: earlier IQs are libstrophe's own (bind, session) */
 static bool closing;
 
 static void on_signal(int sig)
@@ -269,7 +270,8 @@ static int on_iq(xmpp_conn_t *conn, xmpp_stanza_t *iq, void *data)
     unsigned long k;
     if (!id || sscanf(id, "%8x-%*4x-%*4x-%*4x-%12lx:sendIQ", &tag, &k) != 2 || tag != run_tag ||
         k >= (unsigned long)opt.requests || sent_at[k] == 0 || answered[k]) {
-        st.unmatched++;
+        if (started)
+            st.unmatched++;
         return 1;
     }
     int64_t latency = bench_now_us() - sent_at[k];
@@ -460,6 +462,7 @@ int main(int argc, char **argv)
      * up: a zero timeout would spin a core the servers need). */
     double interval_us = opt.seconds * 1e6 / (double)opt.requests;
     int64_t t0 = bench_now_us(), sending_end = 0, drain_end = INT64_MAX;
+    started = true;
     long next = 0;
     while (!interrupted) {
         int64_t now = bench_now_us();
