@@ -49,7 +49,9 @@ typedef struct {
     char jid[512]; /* full JID: the result's focusjid */
 } focus_t;
 
-/* A conference answer waiting for its delay to run out. */
+/* A conference answer waiting for its delay to run out.  It owns id, to and
+ * room (strdup'd from the request); focus is borrowed from the resources'
+ * array, which outlives every pending answer. */
 typedef struct {
     int64_t due, received; /* µs, bench_now_us() */
     int64_t chosen_us;
@@ -113,6 +115,7 @@ static int64_t delay_for(const char *key)
     return (int64_t)((opt.min_delay + unit * (opt.max_delay - opt.min_delay)) * 1e6 + 0.5);
 }
 
+/* Takes P (and the strings it owns) into the heap. */
 static void heap_push(pending_t p)
 {
     if (heap.n == heap.cap) {
@@ -131,6 +134,7 @@ static void heap_push(pending_t p)
         max_pending = heap.n;
 }
 
+/* Removes the earliest answer; the caller owns it (and its strings) now. */
 static pending_t heap_pop(void)
 {
     pending_t top = heap.v[0], last = heap.v[--heap.n];
@@ -151,8 +155,8 @@ static pending_t heap_pop(void)
     return top;
 }
 
-/* Appends TEXT to BUF (capacity CAP, length *N); false when
- * it does not fit. */
+/* Appends TEXT to BUF (capacity CAP, length *N; both the caller's); false
+ * when it does not fit. */
 static bool append(char *buf, size_t cap, size_t *n, const char *text)
 {
     size_t len = strlen(text);
@@ -168,7 +172,8 @@ static bool append_escaped(char *buf, size_t cap, size_t *n, const char *text)
     return bench_xml_escape(buf, cap, n, text) == 0;
 }
 
-/* Sends P's answer: Jicofo's result once it is in the room. */
+/* Sends P's answer: Jicofo's result once it is in the room.  Frees P's
+ * strings (P itself is the caller's, popped from the heap). */
 static void send_answer(pending_t *p, int64_t now)
 {
     char buf[4096], num[160];

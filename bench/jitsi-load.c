@@ -204,7 +204,9 @@ static void *sample_loop(void *unused)
 }
 
 /* Request K: lib-jitsi-meet's conference request for a participant joining
- * a room, as strophe.js writes it (xmlns on the iq, "<uuid>:sendIQ" ids). */
+ * a room, as strophe.js writes it (xmlns on the iq, "<uuid>:sendIQ" ids),
+ * written into the caller's BUF of CAP bytes; returns its length, 0 when it
+ * does not fit. */
 static size_t format_request(char *buf, size_t cap, long k)
 {
     uint64_t r = splitmix64(opt.seed ^ ((uint64_t)k * 0x9e3779b97f4a7c15ULL));
@@ -323,6 +325,8 @@ static void usage(FILE *f)
                "                  [--rss NAME=PID ...] [--metrics HOST:PORT]\n");
 }
 
+/* Parses NAME=PID from V; *name is a new string the options keep for the
+ * life of the process (never freed). */
 static bool name_pid(const char *v, const char **name, int *pid)
 {
     const char *eq = strchr(v, '=');
