@@ -154,11 +154,16 @@ static request_t *request_new(const char *token, const char *id, const char *sen
     size_t token_size = token ? size_of(token) : CP_TOKEN_MAX + 1;
     size_t strings = token_size + size_of(id) + size_of(sender) + size_of(user) +
                      size_of(wire_id) + (kept ? kept_length + 1 : 0);
-    request_t *request = g_malloc0(sizeof *request + strings);
+    /* Only the record is cleared: its strings are written over, and a
+     * request's kept bytes may be as large as a stanza may be. */
+    request_t *request = g_malloc(sizeof *request + strings);
+    *request = (request_t){0};
     char *next = (char *)(request + 1);
     request->token = next;
     if (token)
         memcpy(request->token, token, token_size);
+    else
+        request->token[0] = '\0';
     next += token_size;
     request->id = place(&next, id, strlen(id));
     request->sender = place(&next, sender, strlen(sender));
