@@ -2,7 +2,8 @@
  *
  *   component-peer --port P --secret S [--domain proxy.localhost]
  *       [--target service@localhost] [--resources 2] [--senders 16]
- *       [--rotate-senders] [--inflight 512] [--payload BYTES] [--warmup 1]
+ *       [--rotate-senders] [--inflight 512] [--payload BYTES] [--refuse-first]
+ *       [--warmup 1]
  *       [--duration 10] [--hold 100000] [--heap-file FILE] [--label L]
  *       [--child-log FILE] [--no-pin] -- client-proxy --config FILE
  *
@@ -26,6 +27,9 @@
  *     of the S senders in turn, so that S distinct senders are seen even
  *     when S is far above K.  With --payload BYTES a request carries BYTES
  *     of text in <data xmlns='urn:client-proxy:bench'/> instead of a ping;
+ *     with --refuse-first the resource a request goes to first answers
+ *     cancel/service-unavailable ("I did not process it"), so that
+ *     client-proxy retries it on another resource, which answers;
  *  2. memory (when --hold N > 0): sends N requests that it does not answer
  *     (client-proxy needs request_timeout well above the run), measures
  *     client-proxy's VmRSS once all N have been forwarded, then answers them
@@ -63,7 +67,7 @@ static struct {
     int port, resources, senders, inflight, hold, payload;
     double warmup, duration;
     const char *secret, *domain, *target, *label, *child_log, *heap_file;
-    bool pin, rotate_senders;
+    bool pin, rotate_senders, refuse_first;
     char **cmd;
 } opt = {.resources = 2, .senders = 16, .inflight = 512, .hold = 100000, .warmup = 1,
          .duration = 10, .domain = "proxy.localhost", .target = "service@localhost",
@@ -391,9 +395,10 @@ static bool sending, measuring, holding;
 typedef struct {
     int64_t sent_at; /* 0: free */
     unsigned gen;
+    bool refused;    /* --refuse-first: its first resource refused it */
 } slot_t;
 static slot_t *slots;
-static uint64_t in_flight, ok, errors, unmatched, forwarded, unexpected;
+static uint64_t in_flight, ok, errors, unmatched, forwarded, unexpected, refused;
 static uint64_t held_forwarded, held_replies, held_errors;
 static bench_samples_t lat;
 static GPtrArray *held; /* "<iq .../>" answers, written when released */
@@ -445,6 +450,7 @@ static void send_request(int slot)
     char id[32];
     slot_t *s = &slots[slot];
     s->gen++;
+    s->refused = false;
     snprintf(id, sizeof id, "%x.%x", (unsigned)slot, s->gen);
     int sender = opt.rotate_senders ? (int)(sender_turn++ % (uint64_t)opt.senders) + 1
                                     : slot % opt.senders + 1;
@@ -520,6 +526,31 @@ static void answer(buf_t *dst, stanza_t *st)
     buf_str(dst, "'/>");
 }
 
+/* The resource says it did not process the request (it cannot). */
+static void refuse(buf_t *dst, stanza_t *st)
+{
+    buf_str(dst, "<iq type='error' id='");
+    buf_esc(dst, st->id);
+    buf_str(dst, "' from='");
+    buf_esc(dst, st->to);
+    buf_str(dst, "' to='");
+    buf_esc(dst, st->from);
+    buf_str(dst, "'><error type='cancel'><service-unavailable "
+                 "xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>");
+}
+
+/* --refuse-first: true when ST is a measured request's first forward. */
+static bool first_forward(const stanza_t *st)
+{
+    unsigned slot, gen;
+    char tail;
+    if (!opt.refuse_first || sscanf(st->id, "%x.%x%c", &slot, &gen, &tail) != 2 ||
+        slot >= (unsigned)opt.inflight || slots[slot].gen != gen || slots[slot].refused)
+        return false;
+    slots[slot].refused = true;
+    return true;
+}
+
 static void on_stanza(stanza_t *st)
 {
     if (strcmp(st->name, "handshake") == 0) {
@@ -548,7 +579,12 @@ static void on_stanza(stanza_t *st)
             return;
         }
         forwarded++;
-        answer(&out, st);
+        if (first_forward(st)) {
+            refused++;
+            refuse(&out, st);
+        } else {
+            answer(&out, st);
+        }
         return;
     }
     if (!reply || strncmp(st->to, "bench-s", 7) != 0) {
@@ -704,6 +740,10 @@ int main(int argc, char **argv)
         }
         if (strcmp(a, "--rotate-senders") == 0) {
             opt.rotate_senders = true;
+            continue;
+        }
+        if (strcmp(a, "--refuse-first") == 0) {
+            opt.refuse_first = true;
             continue;
         }
         const char *v = i + 1 < argc ? argv[++i] : NULL;
@@ -901,7 +941,8 @@ int main(int argc, char **argv)
            "rss0_kb=%ld rss_held_kb=%ld rss_after_kb=%ld bytes_per_inflight=%ld "
            "cpu_pct_peer=%.0f cpu_pct_other=%.0f payload=%d rotate_senders=%d "
            "minor_faults_per_req=%.3f heap0=%lld heap_held=%lld heap_after=%lld "
-           "heap_bytes_per_inflight=%.1f presence_seconds=%.6f presence_cpu_us=%.1f\n",
+           "heap_bytes_per_inflight=%.1f presence_seconds=%.6f presence_cpu_us=%.1f "
+           "refused=%llu\n",
            opt.label, opt.inflight, opt.senders, opt.resources, secs, rps,
            (unsigned long long)ok, (unsigned long long)errors, (unsigned long long)unmatched,
            (unsigned long long)lost, (unsigned long long)unexpected,
@@ -911,7 +952,8 @@ int main(int argc, char **argv)
            (unsigned long long)held_errors, hold_secs, rss0, rss1, rss2, bytes_per, peer_pct,
            other_pct, opt.payload, opt.rotate_senders, faults_per, (long long)heap0,
            (long long)heap1, (long long)heap2, heap_per, (double)presence_us / 1e6,
-           presence_cpu_ns >= 0 ? (double)presence_cpu_ns / 1e3 : -1.0);
+           presence_cpu_ns >= 0 ? (double)presence_cpu_ns / 1e3 : -1.0,
+           (unsigned long long)refused);
     printf("# %s: %.0f req/s with %d in flight, client-proxy %.2f us CPU/request (%.0f%% of a "
            "core), p50 %u us; %d held: VmRSS %ld -> %ld kB = %ld bytes/request in flight, "
            "%ld kB after answering\n",
