@@ -874,7 +874,9 @@ int main(int argc, char **argv)
     bool hold_complete = false;
     double hold_secs = 0;
     if (opt.hold > 0 && !interrupted) {
-        settle = bench_now_us() + 300000;
+        /* Long enough for client-proxy, idle, to give back what the
+         * throughput run left free (once a second: core/allocator.h). */
+        settle = bench_now_us() + 1500000;
         while (bench_now_us() < settle)
             io(10);
         rss0 = bench_rss_kb(child);
@@ -911,7 +913,7 @@ int main(int argc, char **argv)
             }
             io(5);
         }
-        settle = bench_now_us() + 300000;
+        settle = bench_now_us() + 1500000; /* as above */
         while (bench_now_us() < settle)
             io(10);
         rss2 = bench_rss_kb(child);

@@ -12,12 +12,14 @@
  *
  * allocator_tune() has every block up to ALLOCATOR_MMAP_THRESHOLD served
  * from the heap, and keeps up to ALLOCATOR_TRIM_THRESHOLD of free heap for
- * the next burst instead of giving it back: memory that a burst used stays
- * resident up to that much once the burst is over. */
+ * the next burst instead of giving it back.  What a burst leaves free is
+ * given back once nothing is in flight any more (allocator_release_when_idle()),
+ * so that the memory of a burst does not stay with the process. */
 #ifndef CP_CORE_ALLOCATOR_H
 #define CP_CORE_ALLOCATOR_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "wire.h"
 
@@ -30,5 +32,11 @@
  * false when the allocator refused (not glibc's: a sanitizer's, valgrind's),
  * which changes nothing but the cost. */
 bool allocator_tune(void);
+
+/* Called now and then (once a second) with how many requests are in
+ * flight: the first time none is after some were, gives the kernel back
+ * every whole free page of the heap (malloc_trim()), and returns true.
+ * O(the heap's free blocks), once per burst, never per request. */
+bool allocator_release_when_idle(size_t in_flight);
 
 #endif

@@ -64,10 +64,35 @@ static void allocator__serves_bursts_of_large_requests_without_page_faults(void 
         fail_msg("%ld page faults for %d bursts of %d requests", faults, BURSTS, BURST);
 }
 
+/* Once nothing is in flight, what the last burst left free goes back to
+ * the kernel, once: the next burst faults its pages in again. */
+static void allocator__gives_a_bursts_memory_back_once_nothing_is_in_flight(void **state)
+{
+    (void)state;
+#ifdef UNDER_A_SANITIZER
+    skip();
+#endif
+    assert_true(allocator_tune());
+    burst();
+    assert_false(allocator_release_when_idle(3)); /* requests in flight: kept */
+    long before = minor_faults();
+    burst();
+    assert_true(minor_faults() - before < BURST);
+    assert_true(allocator_release_when_idle(0));
+    assert_false(allocator_release_when_idle(0)); /* once per burst */
+    before = minor_faults();
+    burst();
+    long pages = (long)BURST * REQUEST_BYTES / 4096;
+    if (minor_faults() - before < pages / 2)
+        fail_msg("%ld page faults for a burst of %ld pages after the release",
+                 minor_faults() - before, pages);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(allocator__serves_bursts_of_large_requests_without_page_faults),
+        cmocka_unit_test(allocator__gives_a_bursts_memory_back_once_nothing_is_in_flight),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
