@@ -11,18 +11,14 @@ bool allocator_tune(void)
            mallopt(M_TRIM_THRESHOLD, ALLOCATOR_TRIM_THRESHOLD) == 1;
 }
 
-/* Requests were in flight since the last release. */
-static bool busy_since_release;
+/* How many requests had been admitted at the last release. */
+static uint64_t admitted_at_release;
 
-bool allocator_release_when_idle(size_t in_flight)
+bool allocator_release_when_idle(size_t in_flight, uint64_t admitted_total)
 {
-    if (in_flight > 0) {
-        busy_since_release = true;
+    if (in_flight > 0 || admitted_total == admitted_at_release)
         return false;
-    }
-    if (!busy_since_release)
-        return false;
-    busy_since_release = false;
+    admitted_at_release = admitted_total;
     malloc_trim(0);
     return true;
 }

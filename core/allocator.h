@@ -20,6 +20,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "wire.h"
 
@@ -34,9 +35,11 @@
 bool allocator_tune(void);
 
 /* Called now and then (once a second) with how many requests are in
- * flight: the first time none is after some were, gives the kernel back
- * every whole free page of the heap (malloc_trim()), and returns true.
- * O(the heap's free blocks), once per burst, never per request. */
-bool allocator_release_when_idle(size_t in_flight);
+ * flight and how many were ever admitted: the first time none is in
+ * flight after others were admitted, gives the kernel back every whole
+ * free page of the heap (malloc_trim()), and returns true.  O(the heap's
+ * free blocks), once per burst, never per request; a burst that came and
+ * went between two calls counts too. */
+bool allocator_release_when_idle(size_t in_flight, uint64_t admitted_total);
 
 #endif

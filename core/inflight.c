@@ -16,6 +16,7 @@ struct inflight {
     overload_t *limits;
     unsigned max_outbound;   /* half of [limits] in_flight */
     unsigned outbound_serial;
+    uint64_t admitted_total;
     /* Every request is in by_sender and by_deadline, and in one of the two
      * indexes its answer finds it by: a resource's reply names a forward
      * request by token and id, a user's answer an outbound one by our id.
@@ -111,6 +112,7 @@ inflight_admission_t inflight_admit(inflight_t *inflight, const char *sender, co
         return INFLIGHT_FULL;
     switch (overload_admit(inflight->limits, sender, now)) {
     case OVERLOAD_ADMITTED:
+        inflight->admitted_total++;
         return INFLIGHT_ADMITTED;
     case OVERLOAD_FULL:
         return INFLIGHT_FULL;
@@ -456,4 +458,9 @@ request_t *inflight_earliest(const inflight_t *inflight)
 size_t inflight_count(const inflight_t *inflight)
 {
     return g_hash_table_size(inflight->by_sender);
+}
+
+uint64_t inflight_admitted_total(const inflight_t *inflight)
+{
+    return inflight->admitted_total;
 }

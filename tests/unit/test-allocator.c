@@ -74,12 +74,12 @@ static void allocator__gives_a_bursts_memory_back_once_nothing_is_in_flight(void
 #endif
     assert_true(allocator_tune());
     burst();
-    assert_false(allocator_release_when_idle(3)); /* requests in flight: kept */
+    assert_false(allocator_release_when_idle(3, 64)); /* requests in flight: kept */
     long before = minor_faults();
     burst();
     assert_true(minor_faults() - before < BURST);
-    assert_true(allocator_release_when_idle(0));
-    assert_false(allocator_release_when_idle(0)); /* once per burst */
+    assert_true(allocator_release_when_idle(0, 128));
+    assert_false(allocator_release_when_idle(0, 128)); /* once per burst */
     before = minor_faults();
     burst();
     long pages = (long)BURST * REQUEST_BYTES / 4096;
