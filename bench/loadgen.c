@@ -11,8 +11,8 @@
  * over the --to JIDs.  Each answer frees its slot, which is refilled at once.
  * Only answers that arrive in the measured window (after the warm-up) count.
  * Answers are matched by id alone, whatever their `from`: direct answers come
- * from the resource, client-proxy's and the in-process stand-in's
- * (bench/baseline) from the component's bare domain, with the request's id.
+ * from the resource, client-proxy's and mod_client_proxy's from the
+ * component's bare domain, with the request's id.
  *
  * Output: one machine-readable line
  *   label=... rps=... ok=... errors=... unmatched=... lost=... p50_us=...

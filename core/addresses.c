@@ -16,6 +16,7 @@ struct addresses {
     plugin_t *jat;      /* a reference: makes new addresses */
     int64_t lifetime_s; /* [proxy] address_lifetime */
     GQueue retired;     /* retired_t, oldest first */
+    log_limit_t unencodable_log; /* any user can send such a JID, often */
 };
 
 addresses_t *addresses_new(const config_t *config, plugin_t *jat)
@@ -65,7 +66,8 @@ plugin_t *addresses_issue(addresses_t *addresses, const char *sender, char *toke
         token[CP_TOKEN_MAX] = '\0';
         plugin_forget(addresses->jat, token);
     }
-    log_warning("%s cannot encode %s (status %d)", plugin_file(addresses->jat), sender, status);
+    log_limited(&addresses->unencodable_log, CP_LOG_WARNING, "%s cannot encode %s (status %d)",
+                plugin_file(addresses->jat), sender, status);
     return NULL;
 }
 

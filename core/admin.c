@@ -31,6 +31,7 @@ static const command_t commands[] = {
 };
 
 typedef struct session {
+    char *owner; /* the full JID that started it: only it may go on */
     char *node;
     int64_t started; /* monotonic µs */
 } session_t;
@@ -38,8 +39,6 @@ typedef struct session {
 struct admin {
     router_t *router;      /* borrowed */
     metrics_t *metrics;    /* borrowed */
-    outbox_send_fn send;
-    void *send_userdata;
     admin_callbacks_t callbacks;
     char *domain;
     char **jids;           /* lowercased bare JIDs; NULL: none */
@@ -53,18 +52,17 @@ struct admin {
 static void session_free(gpointer data)
 {
     session_t *session = data;
+    g_free(session->owner);
     g_free(session->node);
     g_free(session);
 }
 
 admin_t *admin_new(const config_t *config, router_t *router, metrics_t *metrics,
-                   outbox_send_fn send, void *send_userdata, const admin_callbacks_t *callbacks)
+                   const admin_callbacks_t *callbacks)
 {
     admin_t *admin = g_new0(admin_t, 1);
     admin->router = router;
     admin->metrics = metrics;
-    admin->send = send;
-    admin->send_userdata = send_userdata;
     admin->callbacks = *callbacks;
     admin->started = g_get_monotonic_time();
     admin->sessions = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, session_free);
@@ -131,7 +129,7 @@ static void open_result(admin_t *admin, const wire_stanza_t *iq)
 
 static void send_out(admin_t *admin)
 {
-    admin->send(admin->out->str, admin->out->len, admin->send_userdata);
+    router_send(admin->router, admin->out->str, admin->out->len);
 }
 
 static void close_result(admin_t *admin)
@@ -344,7 +342,9 @@ static void run_command(admin_t *admin, const wire_stanza_t *iq,
     const char *action = stanza_attribute(command, "action");
     const char *sessionid = stanza_attribute(command, "sessionid");
     expire_sessions(admin);
-    if (sessionid && !g_hash_table_contains(admin->sessions, sessionid)) {
+    const session_t *existing = sessionid ? g_hash_table_lookup(admin->sessions, sessionid) : NULL;
+    if (sessionid && (!existing || strcmp(existing->owner, iq->from) != 0 ||
+                      strcmp(existing->node, node) != 0)) {
         answer_error(admin, iq, "modify", "bad-request", "unknown or expired session");
         return;
     }
@@ -375,6 +375,7 @@ static void run_command(admin_t *admin, const wire_stanza_t *iq,
         if (!resource) {
             status = "executing";
             session_t *kept = g_new0(session_t, 1);
+            kept->owner = g_strdup(iq->from);
             kept->node = g_strdup(node);
             kept->started = g_get_monotonic_time();
             g_hash_table_replace(admin->sessions, g_strdup(session), kept);

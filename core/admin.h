@@ -16,7 +16,6 @@
 
 #include "config.h"
 #include "metrics.h"
-#include "outbox.h"
 #include "router.h"
 #include "wire.h"
 
@@ -33,11 +32,12 @@ typedef struct admin_callbacks {
 
 typedef struct admin admin_t;
 
-/* Answers through SEND (called with whole stanzas, borrowed for the call)
- * and reads ROUTER and METRICS (borrowed; both outlive the admin module).
+/* Answers through ROUTER (router_send(): an answer given while the stream
+ * closes, as after a reload that changes it, goes out on the next one), and
+ * reads ROUTER and METRICS (borrowed; both outlive the admin module).
  * CONFIG is read during the call; CALLBACKS is copied. */
 admin_t *admin_new(const config_t *config, router_t *router, metrics_t *metrics,
-                   outbox_send_fn send, void *send_userdata, const admin_callbacks_t *callbacks);
+                   const admin_callbacks_t *callbacks);
 void admin_free(admin_t *admin);
 
 /* Takes CONFIG's admins, domain and plugin names. */

@@ -701,5 +701,6 @@ bool config_stream_changed(const config_t *old_config, const config_t *new_confi
            strcmp(old_config->secret, new_config->secret) != 0 ||
            strcmp(old_config->server, new_config->server) != 0 ||
            old_config->port != new_config->port ||
-           g_ascii_strcasecmp(old_config->target, new_config->target) != 0;
+           g_ascii_strcasecmp(old_config->target, new_config->target) != 0 ||
+           old_config->discover_by_ping != new_config->discover_by_ping;
 }

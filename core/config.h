@@ -123,8 +123,9 @@ bool config_key_is_secret(const char *key);
  * Returns a new GStrv, empty when nothing changed. */
 char **config_changes(const config_t *old_config, const config_t *new_config);
 
-/* True when OLD and NEW differ in [component], or in the target: a change
- * that needs a new stream. */
+/* True when OLD and NEW differ in [component], in the target, or in how the
+ * target's resources are discovered: a change that needs a new stream (the
+ * resources known are forgotten, and found again the new way). */
 bool config_stream_changed(const config_t *old_config, const config_t *new_config);
 
 /* Prefixes PATH/GROUP/KEY context to MESSAGE, for errors found after

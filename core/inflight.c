@@ -29,6 +29,7 @@ struct inflight {
     GQueue held;             /* held request_t, in arrival order */
     GQueue by_deadline;      /* request_t, earliest inflight_expiry() first */
     GString *scratch;        /* where stanzas are written, reused */
+    log_limit_t retried_log; /* a resource that goes takes many requests along */
 };
 
 static guint token_hash(gconstpointer key)
@@ -173,7 +174,8 @@ static request_t *request_new(const char *token, const char *id, const char *sen
     request->wire_id = wire_id ? place(&next, wire_id, strlen(wire_id)) : request->id;
     request->kept = place(&next, kept, kept_length);
     request->kept_length = kept ? kept_length : 0;
-    request->sent_at = now;
+    request->arrived_at = now;
+    request->dispatched_at = now;
     request->deadline = deadline;
     request->resource_link.data = request;
     request->deadline_link.data = request;
@@ -304,19 +306,14 @@ size_t inflight_held_count(const inflight_t *inflight)
 bool inflight_place_held(inflight_t *inflight, request_t *request, const char *token,
                          plugin_t *jat, resource_t *resource)
 {
+    if (!token_is_free(inflight, token, request->id, jat))
+        return false;
     g_queue_unlink(&inflight->held, &request->resource_link);
     request->held = false;
     /* Its expiry is its deadline now, no longer the end of its hold. */
     g_queue_unlink(&inflight->by_deadline, &request->deadline_link);
     insert_by_deadline(inflight, request);
-    if (!token_is_free(inflight, token, request->id, jat)) {
-        static const stanza_error_t unusable = {
-            "cancel", "internal-server-error", "the sender's address cannot be translated"};
-        request->held = true; /* ends as what it still is: not sent anywhere */
-        g_queue_push_tail_link(&inflight->held, &request->resource_link);
-        inflight_end(inflight, request, NULL, &unusable);
-        return false;
-    }
+    request->dispatched_at = g_get_monotonic_time();
     dispatch_to(inflight, request, token, jat, resource);
     return true;
 }
@@ -372,12 +369,14 @@ void inflight_note_refusal(request_t *request, const char *name)
 
 void inflight_retry(inflight_t *inflight, request_t *request, resource_t *resource)
 {
-    log_info("request %s from %s retried on %s/%s instead of %s/%s", request->id,
-             request->sender, inflight->target, resource->info.name, inflight->target,
-             request->resource->info.name);
+    log_limited(&inflight->retried_log, CP_LOG_INFO,
+                "request %s from %s retried on %s/%s instead of %s/%s", request->id,
+                request->sender, inflight->target, resource->info.name, inflight->target,
+                request->resource->info.name);
     detach_from_resource(request);
     attach_to_resource(request, resource);
     request->retried = true;
+    request->dispatched_at = g_get_monotonic_time();
     forward(inflight, request->kept, request->kept_length, request->token, resource);
 }
 
@@ -414,18 +413,19 @@ void inflight_end(inflight_t *inflight, request_t *request, const wire_stanza_t 
     }
     bool failed;
     int64_t elapsed = -1;
-    int64_t since_sent = g_get_monotonic_time() - request->sent_at;
+    int64_t now = g_get_monotonic_time();
+    int64_t since_arrival = now - request->arrived_at;
     metrics_count_request(inflight->metrics,
                           request->user ? METRICS_OUTBOUND : METRICS_INBOUND,
                           reply ? (strcmp(reply->type, "error") == 0 ? "error" : "result")
                                 : error->condition,
-                          (double)since_sent / G_USEC_PER_SEC);
+                          (double)since_arrival / G_USEC_PER_SEC);
     if (reply) {
         log_debug("reply %s from %s -> %s", request->id, reply->from, request->sender);
         wire_rewrite_with_id(inflight->scratch, reply->bytes, reply->length, from,
                              request->sender, request->user ? request->id : NULL);
         failed = reply->type && strcmp(reply->type, "error") == 0;
-        elapsed = g_get_monotonic_time() - request->sent_at;
+        elapsed = now - request->dispatched_at;
     } else {
         stanza_write_error(inflight->scratch, "iq", from, request->sender, request->id, error);
         failed = true;

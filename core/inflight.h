@@ -64,7 +64,9 @@ typedef struct request {
                              before the retry, or NULL (owned) */
     bool held;            /* forward: waiting for a resource ([proxy] hold) */
     int64_t hold_until;   /* monotonic µs, while held */
-    int64_t sent_at;      /* monotonic µs */
+    int64_t arrived_at;   /* monotonic µs: when it came (the duration metric) */
+    int64_t dispatched_at; /* monotonic µs: when its resource got it, the
+                             last time (the resource's latency) */
     int64_t deadline;     /* monotonic µs */
     GList resource_link;  /* in resource->requests */
     GList deadline_link;  /* in the table's deadline order */
@@ -121,8 +123,8 @@ request_t *inflight_hold(inflight_t *inflight, const wire_stanza_t *iq, int64_t 
 request_t *inflight_oldest_held(const inflight_t *inflight);
 
 /* Starts held REQUEST on RESOURCE, from TOKEN made by JAT (as for
- * inflight_start()), keeping the deadline it had.  Returns false, having
- * ended it with an error, when the token cannot be used. */
+ * inflight_start()), keeping the deadline it had.  Returns false when the
+ * token cannot be used: the request is still held, for the caller to end. */
 bool inflight_place_held(inflight_t *inflight, request_t *request, const char *token,
                          plugin_t *jat, resource_t *resource);
 

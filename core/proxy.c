@@ -288,6 +288,15 @@ static gboolean on_stop_signal(gpointer data)
     return G_SOURCE_CONTINUE;
 }
 
+/* What a stream change waits for: the requests on a resource (or on their
+ * way to a user).  Requests held for a resource ([proxy] hold) wait on
+ * across the new stream; waiting for them would delay, by up to the hold, a
+ * reload that fixes a wrong target, the very case where none can be placed. */
+static size_t requests_on_this_stream(const proxy_t *proxy)
+{
+    return router_pending_count(proxy->router) - router_held_count(proxy->router);
+}
+
 /* Ends the stream so that on_closed() starts the next one. */
 static void close_for_new_stream(proxy_t *proxy)
 {
@@ -300,7 +309,7 @@ static void close_for_new_stream(proxy_t *proxy)
 static gboolean on_drain_poll(gpointer data)
 {
     proxy_t *proxy = data;
-    if (router_pending_count(proxy->router) > 0)
+    if (requests_on_this_stream(proxy) > 0)
         return G_SOURCE_CONTINUE;
     proxy->drain_timer = 0;
     close_for_new_stream(proxy);
@@ -351,10 +360,10 @@ static bool reload_setup(proxy_t *proxy, char **outcome)
     if (config_stream_changed(proxy->setup.config, setup.config)) {
         log_info("reload: the stream or the target changed; answering %zu requests in flight "
                  "before reconnecting",
-                 router_pending_count(proxy->router));
+                 requests_on_this_stream(proxy));
         proxy->next = setup;
         router_pause(proxy->router, true);
-        if (router_pending_count(proxy->router) == 0)
+        if (requests_on_this_stream(proxy) == 0)
             close_for_new_stream(proxy);
         else
             proxy->drain_timer = g_timeout_add(DRAIN_POLL_MS, on_drain_poll, proxy);
@@ -432,8 +441,7 @@ int proxy_run(proxy_setup_t *setup)
     proxy.connection = connection_new(proxy.setup.config, &connection_callbacks);
     create_router(&proxy);
     const admin_callbacks_t admin_callbacks = {admin_reload, admin_stream_up, &proxy};
-    proxy.admin = admin_new(proxy.setup.config, proxy.router, proxy.metrics, send_stanza, &proxy,
-                            &admin_callbacks);
+    proxy.admin = admin_new(proxy.setup.config, proxy.router, proxy.metrics, &admin_callbacks);
 
     guint term = g_unix_signal_add(SIGTERM, on_stop_signal, &proxy);
     guint interrupt = g_unix_signal_add(SIGINT, on_stop_signal, &proxy);

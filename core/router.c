@@ -46,6 +46,8 @@ struct router {
     GString *scratch;        /* where stanzas are written, reused */
     log_limit_t dropped_log; /* lines about stanzas dropped */
     log_limit_t refused_log; /* lines about requests refused for [limits] */
+    log_limit_t expired_log; /* lines about requests timed out or held in vain: a
+                                hung resource can take thousands along */
 };
 
 /* ---- Errors client-proxy answers with ------------------------------------
@@ -158,17 +160,16 @@ static void drop(router_t *router, const char *reason, cp_log_level_t level, con
     log_limited_fields(&router->dropped_log, level, fields, G_N_ELEMENTS(fields), "%s", line);
 }
 
-/* Journal fields for REQUEST: its id, its resource, and (at debug level
- * only: it names a user) its sender's bare JID.  Fills FIELDS (3) and
- * BARE. */
+/* Journal fields for REQUEST: its id, its resource, and its sender's bare
+ * JID (the message names the sender anyway: the field lets an operator
+ * filter on it).  Fills FIELDS (3) and BARE. */
 static size_t request_fields(const request_t *request, log_field_t *fields, char *bare)
 {
     jid_split_bare(request->sender, bare, JID_BARE_MAX + 1);
     fields[0] = (log_field_t){"CLIENT_PROXY_REQUEST_ID", request->id};
     fields[1] = (log_field_t){"CLIENT_PROXY_RESOURCE",
                               request->resource ? request->resource->info.name : NULL};
-    fields[2] = (log_field_t){"CLIENT_PROXY_SENDER",
-                              log_get_level() >= CP_LOG_DEBUG ? bare : NULL};
+    fields[2] = (log_field_t){"CLIENT_PROXY_SENDER", bare};
     return 3;
 }
 
@@ -278,15 +279,21 @@ static void held_parsed(const wire_stanza_t *kept, void *data)
         inflight_end(router->inflight, placing->request, NULL, &unencodable);
         return;
     }
-    inflight_place_held(router->inflight, placing->request, token, jat, resource);
+    if (!inflight_place_held(router->inflight, placing->request, token, jat, resource)) {
+        inflight_end(router->inflight, placing->request, NULL, &unencodable);
+        return;
+    }
     placing->sent = true;
 }
 
 /* Starts the held requests, oldest first, while the strategy finds them a
- * resource. */
+ * resource: one it declines waits on, and so do those behind it (first in,
+ * first out).  Never while stopping or with the stream down: the resources
+ * are being dropped one by one then, and a strategy may accept what it
+ * declined a moment before, on a resource that goes next. */
 static void place_held(router_t *router)
 {
-    if (router->placing_held)
+    if (router->placing_held || router->stopping || !outbox_is_up(router->outbox))
         return;
     router->placing_held = true;
     request_t *held;
@@ -971,6 +978,14 @@ void router_reconfigure(router_t *router, const config_t *config, plugin_t *disp
     addresses_reconfigure(router->addresses, config, jat);
     service_presence_reconfigure(router->presence, config);
     note_availability(router);
+    /* New pings to send, or a retired encoding to release: the owner's
+     * timer must know. */
+    notify_deadline(router, router_next_deadline(router));
+}
+
+void router_send(router_t *router, const char *bytes, size_t length)
+{
+    outbox_send(router->outbox, bytes, length);
 }
 
 void router_pause(router_t *router, bool paused)
@@ -985,9 +1000,30 @@ void router_connected(router_t *router)
     notify_deadline(router, discovery_next_due(router->discovery));
 }
 
+/* Keeps STANZA for the next stream unless it is an IQ request: those are a
+ * forward to a resource, a ping, or a request to a user, and each is ended
+ * as failed right after (drop_all_resources(), inflight_end_outbound()), so
+ * sending it later would run what its sender was told had failed. */
+static void keep_unless_request(const wire_stanza_t *stanza, void *data)
+{
+    GString *kept = data;
+    if (strcmp(stanza->name, "iq") == 0 &&
+        (g_strcmp0(stanza->type, "get") == 0 || g_strcmp0(stanza->type, "set") == 0))
+        return;
+    if (!stanza->bytes) { /* only a stanza near WIRE_STANZA_MAX that grew */
+        log_warning("a %s over %d bytes the stream took but never wrote is lost", stanza->name,
+                    WIRE_STANZA_MAX);
+        return;
+    }
+    g_string_append_len(kept, stanza->bytes, (gssize)stanza->length);
+}
+
 void router_disconnected(router_t *router, const char *unsent, size_t length)
 {
-    outbox_down(router->outbox, unsent, length);
+    g_autoptr(GString) kept = g_string_new(NULL);
+    if (unsent && length > 0)
+        stream_parse_stanzas(unsent, length, keep_unless_request, kept);
+    outbox_down(router->outbox, kept->str, kept->len);
     discovery_disconnected(router->discovery);
     drop_all_resources(router, &stream_lost);
     inflight_end_outbound(router->inflight, &outbound_stream_lost);
@@ -1008,17 +1044,20 @@ void router_expire(router_t *router, int64_t now)
     while ((request = inflight_earliest(router->inflight)) && inflight_expiry(request) <= now) {
         resource_t *resource = request->resource;
         if (request->held && request->deadline > now) {
-            log_info("request %s from %s held in vain: no resource came online", request->id,
-                     request->sender);
+            log_limited(&router->expired_log, CP_LOG_INFO,
+                        "request %s from %s held in vain: no resource came online", request->id,
+                        request->sender);
             inflight_end(router->inflight, request, NULL, &hold_expired);
             continue;
         }
         log_field_t fields[3];
         char bare[JID_BARE_MAX + 1];
         size_t n = request_fields(request, fields, bare);
-        log_fields(CP_LOG_INFO, fields, n, "request %s from %s timed out on %s", request->id,
-                   request->sender,
-                   resource ? resource->info.name : request->user ? request->user : "no resource");
+        log_limited_fields(&router->expired_log, CP_LOG_INFO, fields, n,
+                           "request %s from %s timed out on %s", request->id, request->sender,
+                           resource ? resource->info.name
+                           : request->user ? request->user
+                                           : "no resource");
         inflight_end(router->inflight, request, NULL, &timed_out);
         note_failure(router, resource, "timed out");
     }

@@ -65,11 +65,19 @@ void router_connected(router_t *router);
 
 /* The stream is down (or closing: nothing more can be written on it).
  * UNSENT (LENGTH bytes, borrowed, may be NULL) are whole stanzas the stream
- * took but never wrote: they are held and sent first once it is back.  The
- * resources are forgotten, and every request in flight is answered with
+ * took but never wrote: the answers and messages among them are held and
+ * sent first once it is back; IQ requests (forwards, pings, requests to
+ * users) are dropped, since they are ended as failed here.  The resources
+ * are forgotten, and every request in flight is answered with
  * wait/remote-server-timeout once the stream is back, but those held for a
  * resource ([proxy] hold), which wait on. */
 void router_disconnected(router_t *router, const char *unsent, size_t length);
+
+/* Sends BYTES (LENGTH of them: whole stanzas, borrowed for the call) for
+ * another part of client-proxy that answers on the component stream: on this
+ * stream, or, while it is down or closing, held for the next one as the
+ * router's own answers are. */
+void router_send(router_t *router, const char *bytes, size_t length);
 
 /* Client-proxy stops: every request in flight is answered with
  * cancel/service-unavailable, so is every new one from now on, and the

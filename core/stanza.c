@@ -72,6 +72,7 @@ typedef struct tree_builder {
     XML_Parser xml;
     stanza_element_t *root;
     GPtrArray *open; /* the path from the root to the element being read */
+    bool too_deep;   /* STANZA_DEPTH_MAX reached: the parse was stopped */
 } tree_builder_t;
 
 static void element_free(gpointer data)
@@ -88,6 +89,11 @@ static void element_free(gpointer data)
 static void XMLCALL on_start(void *data, const XML_Char *name, const XML_Char **attributes)
 {
     tree_builder_t *builder = data;
+    if (builder->open->len >= STANZA_DEPTH_MAX) {
+        builder->too_deep = true;
+        XML_StopParser(builder->xml, XML_FALSE);
+        return;
+    }
     stanza_element_t *element = g_new0(stanza_element_t, 1);
     const char *separator = strrchr(name, NS_SEPARATOR);
     element->name = g_strdup(separator ? separator + 1 : name);
@@ -149,7 +155,7 @@ stanza_element_t *stanza_parse(const char *bytes, size_t length)
     XML_SetCharacterDataHandler(builder.xml, on_text);
     XML_SetStartDoctypeDeclHandler(builder.xml, on_doctype);
     bool ok = XML_Parse(builder.xml, bytes, (int)length, XML_TRUE) == XML_STATUS_OK &&
-              builder.root && builder.open->len == 0;
+              !builder.too_deep && builder.root && builder.open->len == 0;
     XML_ParserFree(builder.xml);
     g_ptr_array_free(builder.open, TRUE);
     if (!ok && builder.root) {

@@ -48,9 +48,14 @@ typedef struct stanza_element {
     GPtrArray *children; /* stanza_element_t, in document order */
 } stanza_element_t;
 
+/* How deep a tree stanza_parse() builds.  Real stanzas nest a handful of
+ * levels; the cap keeps the recursive free (and anything walking the tree)
+ * off the end of the stack when a peer sends 100,000 nested elements. */
+#define STANZA_DEPTH_MAX 64
+
 /* Parses BYTES (LENGTH of them: one element, as the stream delivered it)
  * into a tree for stanza_tree_free(), or returns NULL when they are not one
- * well-formed element. */
+ * well-formed element, or nest deeper than STANZA_DEPTH_MAX. */
 stanza_element_t *stanza_parse(const char *bytes, size_t length);
 void stanza_tree_free(stanza_element_t *tree);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(stanza_element_t, stanza_tree_free)

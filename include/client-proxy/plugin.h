@@ -28,7 +28,9 @@
  *     config_error() of your own.
  *   - select() is called with at least one candidate.  The candidates are
  *     the online resources that match the operator's [proxy] resources
- *     filter and are not draining (presence show "dnd" or "xa").
+ *     filter and take requests: not draining (presence show "dnd" or "xa",
+ *     or drained by an admin), not benched for failing (unhealthy_after),
+ *     and not on their way out.
  *   - A cp_resource_t pointer stays the same from resource_online() to
  *     resource_offline() for it; the candidates array itself is rebuilt
  *     when presence changes, so never keep indices across calls.
@@ -228,7 +230,10 @@ typedef struct cp_dispatch_ops {
 
     /** Chooses a resource for REQUEST among CANDIDATES (N >= 1 pointers,
      *  borrowed for the call).  Returns the chosen index, or CP_EDECLINE
-     *  when none is suitable: the sender then gets service-unavailable. */
+     *  when none is suitable: the sender then gets service-unavailable.
+     *  A request held ([proxy] hold) while no resource could take it is
+     *  offered again, oldest first, whenever the candidates change; one
+     *  declined then waits on, and so do the younger ones behind it. */
     int (*select)(void *state, const cp_dispatch_request_t *request,
                   const cp_resource_t *const *candidates, size_t n);
 

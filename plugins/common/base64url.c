@@ -1,3 +1,4 @@
+/* base64url without padding (RFC 4648 §5), for tokens: see base64url.h. */
 #include "base64url.h"
 
 static const char alphabet[] =

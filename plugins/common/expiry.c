@@ -1,3 +1,4 @@
+/* Token expiries as seconds from a recent epoch: see expiry.h. */
 #include "expiry.h"
 
 #include <glib.h>

@@ -34,8 +34,8 @@
  *         NAME (as written: case-sensitive, a prefix included) of the
  *         payload element, so that "attribute:room" keeps each Jitsi
  *         conference on one Jicofo; a request without it, or with it empty,
- *         is keyed by its sender.  Not a secret, although the host, going by
- *         the name, does not show its values when a reload changes it.
+ *         is keyed by its sender.  Not a secret: a reload that changes it
+ *         shows its old and new values.
  *   seed  an unsigned 64-bit integer from which the SipHash key is derived.
  *         Without it the SipHash key is a fixed one (the one for seed 0), so
  *         that several client-proxy instances, and restarts, place a key on

@@ -293,7 +293,10 @@ static int sealed_decode_v2(sealed_state_t *sealed, const char *token, size_t to
 
     /* Each key either opens the token or leaves PLAIN unused; which one did
      * (or that none did) shows only in the status.  The key that opens it
-     * must also have made its siv: see the top. */
+     * must also have made its siv: see the top.  The loop stops at that key
+     * (jat-hmac tries them all): a forgery, which no key opens, is tried
+     * against every key anyway, and the time of a genuine token tells only
+     * which key of the ring sealed it, which its holder learns nothing from. */
     bool opened = false;
     for (size_t i = 0; i < sealed->key_count && !opened; i++) {
         const sealed_keys_t *keys = &sealed->keys[i];

@@ -145,7 +145,7 @@ static int dispatch_select(void *state, const cp_dispatch_request_t *request,
     fake_world.last_n = n;
     fake_world.last_candidates = candidates;
     remember_request(request);
-    if (fake_world.decline)
+    if (fake_world.decline || (fake_world.decline_unless_alone && n > 1))
         return CP_EDECLINE;
     size_t chosen = fake_world.pick % n;
     for (size_t i = 0; fake_world.preferred && i < n; i++)

@@ -37,6 +37,8 @@ typedef struct fake_world {
     const char *preferred;   /* choose the candidate of this name when there is one */
     unsigned pick;           /* else candidate pick % n */
     bool decline;            /* select() declines */
+    bool decline_unless_alone; /* select() declines while there are two
+                                  candidates or more */
     bool fail_encode;        /* encode() fails with CP_ETOOLONG */
     bool fail_decode;        /* decode() rejects every token (CP_EBADTOKEN) */
     /* What the fakes saw. */

@@ -1106,7 +1106,7 @@ static void jitsi__discovery_by_ping_stops_sending_to_a_hung_focus(void **state)
             fail_msg("its error came %lld ms after the focus hung",
                      (long long)(asks[i]->replied - t0));
     }
-    g_autofree char *line = hx_proxy_wait_log(fx->proxy, mark, "did not answer its ping", 0);
+    g_autofree char *line = hx_proxy_wait_log(fx->proxy, mark, "does not answer its pings", 0);
     print_message("the hung focus got %u requests, the last %u ms after it hung; logged: %s\n",
                   on_hung, last_ms, line ? line : "(nothing)");
     assert_true(on_hung > 0);

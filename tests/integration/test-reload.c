@@ -328,6 +328,41 @@ static void reload__never_logs_the_secret(void **state)
     assert_null(strstr(log, HX_SECRET));
 }
 
+/* Review: a reload that fixes a wrong target is the very case where requests
+ * are held ([proxy] hold) with nowhere to go.  The new stream must not wait
+ * for them: they wait on across it, and its resources answer them. */
+static void reload__places_held_requests_on_the_new_stream_without_waiting_for_the_hold(
+    void **state)
+{
+    fixture_t *f = *state;
+    hx_proxy_opts_t wrong = {.target = "nobody@localhost", .request_timeout = 60,
+                             .extra = "hold = 60\n"};
+    f->proxy = hx_proxy_start(f->hx, &wrong);
+    assert_non_null(f->proxy);
+    g_autofree char *up = hx_proxy_wait_log(f->proxy, 0, "connected to 127.0.0.1", 8000);
+    assert_non_null(up);
+    g_autofree char *id =
+        hx_iq_send(f->alice, HX_DOMAIN, "get", "<echo xmlns='" HX_ECHO_NS "'>held</echo>");
+    hx_pump(f->hx, 300);
+    assert_int_equal(hx_count_id(f->alice, id), 0); /* held, not refused */
+
+    hx_proxy_opts_t right = {.request_timeout = 60, .extra = "hold = 60\n"};
+    size_t mark = hx_proxy_log_mark(f->proxy);
+    hx_proxy_rewrite_config(f->proxy, &right);
+    hx_proxy_signal(f->proxy, SIGHUP);
+    g_autofree char *reconnecting =
+        hx_proxy_wait_log(f->proxy, mark, "reload: connecting with the new", 5000);
+    if (!reconnecting) {
+        g_autofree char *log = hx_proxy_log(f->proxy);
+        fail_msg("the reload waited for the held request:\n%s", log + mark);
+    }
+    xmpp_stanza_t *reply = hx_wait_reply(f->alice, id, 8000);
+    assert_non_null(reply);
+    assert_string_equal(xmpp_stanza_get_type(reply), "result");
+    hx_pump(f->hx, 200);
+    assert_int_equal(hx_count_id(f->alice, id), 1);
+}
+
 /* ---- fixture ------------------------------------------------------------------ */
 
 /* Stops the test's client-proxy (it must exit 0 with no sanitizer or
@@ -379,6 +414,7 @@ int main(void)
         T(reload__switches_strategy_under_load),
         T(reload__keeps_the_running_configuration_when_refused),
         T(reload__never_logs_the_secret),
+        T(reload__places_held_requests_on_the_new_stream_without_waiting_for_the_hold),
     };
 #undef T
     return cmocka_run_group_tests_name("reload", tests, hx_group_setup_prosody, hx_group_teardown);

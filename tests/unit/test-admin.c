@@ -26,9 +26,10 @@ typedef struct fixture {
     metrics_t *metrics;
     router_t *router;
     admin_t *admin;
-    GPtrArray *sent;       /* xmpp_stanza_t, what admin sent */
+    GPtrArray *sent;       /* xmpp_stanza_t, what went out on the stream */
     int reloads;
     bool stream_up;
+    bool reload_closes_stream; /* the reload changes [component], as a real one may */
 } fixture_t;
 
 static void fail_violation(const char *message)
@@ -45,17 +46,12 @@ static void record(const char *bytes, size_t length, void *userdata)
     g_ptr_array_add(f->sent, stanza);
 }
 
-static void ignore(const char *bytes, size_t length, void *userdata)
-{
-    (void)bytes;
-    (void)length;
-    (void)userdata;
-}
-
 static bool reload(char **outcome, void *userdata)
 {
     fixture_t *f = userdata;
     f->reloads++;
+    if (f->reload_closes_stream) /* what the proxy's close_stream() does */
+        router_disconnected(f->router, NULL, 0);
     *outcome = g_strdup("done; new requests use x and y");
     return true;
 }
@@ -85,12 +81,12 @@ static int setup(void **state)
     f->dispatch = plugin_new_builtin(f->config, &fake_dispatch_descriptor, NULL);
     f->jat = plugin_new_builtin(f->config, &fake_jat_descriptor, NULL);
     f->metrics = metrics_new();
-    const router_callbacks_t callbacks = {ignore, NULL, f, f->metrics};
+    f->sent = g_ptr_array_new_with_free_func(release);
+    const router_callbacks_t callbacks = {record, NULL, f, f->metrics};
     f->router = router_new(f->config, f->dispatch, f->jat, &callbacks);
     router_connected(f->router);
-    f->sent = g_ptr_array_new_with_free_func(release);
     const admin_callbacks_t admin_callbacks = {reload, stream_up, f};
-    f->admin = admin_new(f->config, f->router, f->metrics, record, f, &admin_callbacks);
+    f->admin = admin_new(f->config, f->router, f->metrics, &admin_callbacks);
     f->stream_up = true;
     *state = f;
     return 0;
@@ -282,6 +278,39 @@ static void admin__drains_and_undrains_a_resource(void **state)
     assert_true(router_serving(f->router));
 }
 
+/* Review: a session goes on only from the JID that started it, on its node
+ * (XEP-0050 ties a session to its requester). */
+static void admin__keeps_a_session_to_the_admin_and_the_command_that_started_it(void **state)
+{
+    fixture_t *f = *state;
+    online(f, "worker-1");
+    assert_true(receive(f, "<iq type='set' id='r1' from='" ADMIN "' to='" DOMAIN "'>"
+                           "<command xmlns='http://jabber.org/protocol/commands' node='drain' "
+                           "action='execute'/></iq>"));
+    g_autofree char *session =
+        g_strdup(xmpp_stanza_get_attribute(command_of(only_sent(f)), "sessionid"));
+    const char *const others[][2] = {{"ops@example.org/phone", "drain"}, {ADMIN, "undrain"}};
+    for (size_t i = 0; i < G_N_ELEMENTS(others); i++) {
+        assert_true(receive(f, "<iq type='set' id='r2' from='%s' to='" DOMAIN "'>"
+                               "<command xmlns='http://jabber.org/protocol/commands' node='%s' "
+                               "sessionid='%s' action='complete'><x xmlns='jabber:x:data' "
+                               "type='submit'><field var='resource'><value>worker-1</value>"
+                               "</field></x></command></iq>",
+                            others[i][0], others[i][1], session));
+        assert_string_equal(xmpp_stanza_get_type(only_sent(f)), "error");
+    }
+    assert_true(router_serving(f->router));
+    assert_true(receive(f, "<iq type='set' id='r3' from='" ADMIN "' to='" DOMAIN "'>"
+                           "<command xmlns='http://jabber.org/protocol/commands' node='drain' "
+                           "sessionid='%s' action='complete'><x xmlns='jabber:x:data' "
+                           "type='submit'><field var='resource'><value>worker-1</value>"
+                           "</field></x></command></iq>",
+                        session));
+    assert_string_equal(xmpp_stanza_get_attribute(command_of(only_sent(f)), "status"),
+                        "completed");
+    assert_false(router_serving(f->router));
+}
+
 static void admin__reloads_and_says_how_it_went(void **state)
 {
     fixture_t *f = *state;
@@ -296,6 +325,31 @@ static void admin__reloads_and_says_how_it_went(void **state)
     xmpp_free(f->ctx, text);
 }
 
+/* A reload that changes [component] closes the stream before the answer is
+ * written: the answer waits for the next stream rather than being lost. */
+static void admin__answers_a_reload_that_closes_the_stream_on_the_next_one(void **state)
+{
+    fixture_t *f = *state;
+    f->reload_closes_stream = true;
+    assert_true(receive(f, "<iq type='set' id='l2' from='ops@example.org/phone' to='" DOMAIN
+                           "'><command xmlns='http://jabber.org/protocol/commands' "
+                           "node='reload' action='execute'/></iq>"));
+    assert_int_equal(f->reloads, 1);
+    assert_int_equal(f->sent->len, 0);
+
+    router_connected(f->router);
+    int answers = 0;
+    for (guint i = 0; i < f->sent->len; i++) {
+        xmpp_stanza_t *stanza = f->sent->pdata[i];
+        if (g_strcmp0(xmpp_stanza_get_id(stanza), "l2") == 0) {
+            answers++;
+            assert_string_equal(xmpp_stanza_get_attribute(command_of(stanza), "status"),
+                                "completed");
+        }
+    }
+    assert_int_equal(answers, 1);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -304,7 +358,9 @@ int main(void)
         T(admin__lists_its_commands_to_admins_only),
         T(admin__reports_status_and_resources),
         T(admin__drains_and_undrains_a_resource),
+        T(admin__keeps_a_session_to_the_admin_and_the_command_that_started_it),
         T(admin__reloads_and_says_how_it_went),
+        T(admin__answers_a_reload_that_closes_the_stream_on_the_next_one),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

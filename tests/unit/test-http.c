@@ -49,18 +49,44 @@ static int teardown(void **state)
     return 0;
 }
 
-/* One turn of the default main context, as client-proxy's loop would. */
-static void spin(void)
+/* A wait that never ends is a failure, not a hang; the bound is far above
+ * any slow machine's (valgrind's included), and is no timing assert. */
+#define WAIT_BOUND_S 60
+
+static gboolean on_wait_bound(gpointer data)
 {
-    g_main_context_iteration(NULL, FALSE);
-    g_usleep(200);
+    *(bool *)data = true;
+    return G_SOURCE_REMOVE;
 }
 
-/* Spins until DONE, with a bound (about 1 s). */
-static void pump_until(bool *done)
+/* Runs the default main context, as client-proxy's loop would, until
+ * UNTIL(DATA) holds; fails the test past WAIT_BOUND_S. */
+static void run_until(bool (*until)(void *data), void *data)
 {
-    for (int i = 0; i < 5000 && !*done; i++)
-        spin();
+    bool bound_hit = false;
+    guint bound = g_timeout_add_seconds(WAIT_BOUND_S, on_wait_bound, &bound_hit);
+    while (!until(data) && !bound_hit)
+        g_main_context_iteration(NULL, TRUE);
+    if (bound_hit)
+        fail_msg("waited %d s for the listener", WAIT_BOUND_S);
+    g_source_remove(bound);
+}
+
+static bool is_set(void *data)
+{
+    return *(bool *)data;
+}
+
+typedef struct connection_count {
+    http_t *http;
+    unsigned at_least, below;
+} connection_count_t;
+
+static bool count_reached(void *data)
+{
+    const connection_count_t *count = data;
+    unsigned n = http_connection_count(count->http);
+    return n >= count->at_least && n < count->below;
 }
 
 typedef struct exchange {
@@ -103,7 +129,7 @@ static char *exchange(fixture_t *f, const char *request)
     GInputStream *in = g_io_stream_get_input_stream(G_IO_STREAM(exchange.connection));
     g_input_stream_read_async(in, exchange.buffer, sizeof exchange.buffer, G_PRIORITY_DEFAULT, NULL,
                               on_read, &exchange);
-    pump_until(&exchange.done);
+    run_until(is_set, &exchange.done);
     g_object_unref(exchange.connection);
     return g_string_free(exchange.received, FALSE);
 }
@@ -142,8 +168,8 @@ static void http__refuses_connections_beyond_the_cap(void **state)
     GSocketConnection *idle[HTTP_MAX_CONNECTIONS];
     for (int i = 0; i < HTTP_MAX_CONNECTIONS; i++) {
         idle[i] = connect_to(f);
-        for (int n = 0; n < 1000 && http_connection_count(f->http) < (unsigned)i + 1; n++)
-            spin();
+        connection_count_t accepted = {f->http, (unsigned)i + 1, G_MAXUINT};
+        run_until(count_reached, &accepted);
     }
     assert_int_equal(http_connection_count(f->http), HTTP_MAX_CONNECTIONS);
 
@@ -153,8 +179,8 @@ static void http__refuses_connections_beyond_the_cap(void **state)
 
     g_io_stream_close(G_IO_STREAM(idle[0]), NULL, NULL);
     g_object_unref(idle[0]);
-    for (int n = 0; n < 5000 && http_connection_count(f->http) >= HTTP_MAX_CONNECTIONS; n++)
-        spin();
+    connection_count_t room = {f->http, 0, HTTP_MAX_CONNECTIONS};
+    run_until(count_reached, &room);
     f->healthy = true;
     g_autofree char *served =
         exchange(f, "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");

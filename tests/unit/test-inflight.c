@@ -393,25 +393,33 @@ static void inflight_admit__keeps_half_the_room_for_users(void **state)
 typedef struct hold_call {
     fixture_t *f;
     int64_t hold_until;
+    int64_t arrived; /* monotonic µs; 0: now */
     request_t *request;
 } hold_call_t;
 
 static void do_hold(const wire_stanza_t *iq, void *data)
 {
     hold_call_t *call = data;
-    call->request = inflight_hold(call->f->inflight, iq, call->hold_until, g_get_monotonic_time());
+    call->request = inflight_hold(call->f->inflight, iq, call->hold_until,
+                                  call->arrived ? call->arrived : g_get_monotonic_time());
 }
 
-static request_t *hold(fixture_t *f, const char *sender, const char *id, int64_t hold_until)
+static request_t *hold_since(fixture_t *f, const char *sender, const char *id,
+                             int64_t hold_until, int64_t arrived)
 {
     assert_int_equal(admit(f, sender, id), INFLIGHT_ADMITTED);
     g_autofree char *xml = g_strdup_printf("<iq type='set' id='%s' from='%s' "
                                            "to='proxy.example.org'><q xmlns='urn:x'/></iq>",
                                            id, sender);
-    hold_call_t call = {f, hold_until, NULL};
+    hold_call_t call = {f, hold_until, arrived, NULL};
     with_stanza(xml, do_hold, &call);
     assert_non_null(call.request);
     return call.request;
+}
+
+static request_t *hold(fixture_t *f, const char *sender, const char *id, int64_t hold_until)
+{
+    return hold_since(f, sender, id, hold_until, 0);
 }
 
 static void inflight_hold__waits_in_arrival_order_then_goes_with_its_deadline(void **state)
@@ -449,6 +457,28 @@ static void inflight_hold__waits_in_arrival_order_then_goes_with_its_deadline(vo
     assert_int_equal(inflight_count(f->inflight), 1);
 }
 
+/* Review: a resource's latency (which strategies and admins read) is how
+ * long it took, not how long the request waited before it got there. */
+static void inflight_end__counts_a_resources_latency_from_when_it_got_the_request(void **state)
+{
+    fixture_t *f = *state;
+    int64_t now = g_get_monotonic_time();
+    request_t *request = hold_since(f, ALICE, "h1", now + 60 * G_USEC_PER_SEC,
+                                    now - 8 * G_USEC_PER_SEC); /* held for 8 s */
+    char token[CP_TOKEN_MAX + 1];
+    assert_int_equal(plugin_encode(f->jat, ALICE, 0, token, sizeof token), CP_OK);
+    assert_true(inflight_place_held(f->inflight, request, token, f->jat, &f->worker1));
+    end_call_t call = {f, request};
+    g_autofree char *reply = g_strdup_printf("<iq type='result' id='h1' "
+                                             "from='service@example.org/worker-1' "
+                                             "to='proxy.example.org/%s'/>",
+                                             token);
+    with_stanza(reply, do_end, &call);
+    assert_int_equal(inflight_count(f->inflight), 0);
+    assert_true(f->worker1.info.latency_ms >= 0.0);
+    assert_true(f->worker1.info.latency_ms < 8000.0);
+}
+
 static void inflight_expiry__is_the_end_of_the_hold_when_sooner(void **state)
 {
     fixture_t *f = *state;
@@ -476,6 +506,7 @@ int main(void)
         T(inflight_end_outbound__answers_every_outbound_request_and_only_those),
         T(inflight_admit__keeps_half_the_room_for_users),
         T(inflight_hold__waits_in_arrival_order_then_goes_with_its_deadline),
+        T(inflight_end__counts_a_resources_latency_from_when_it_got_the_request),
         T(inflight_expiry__is_the_end_of_the_hold_when_sooner),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -125,6 +125,33 @@ static void stanza_parse__refuses_what_is_not_one_well_formed_element(void **sta
     assert_null(stanza_parse(NULL, 0));
 }
 
+/* Nested elements as deep as DEPTH: <a><a>...</a></a>. */
+static GString *nested(size_t depth)
+{
+    GString *xml = g_string_new(NULL);
+    for (size_t i = 0; i < depth; i++)
+        g_string_append(xml, "<a>");
+    for (size_t i = 0; i < depth; i++)
+        g_string_append(xml, "</a>");
+    return xml;
+}
+
+static void stanza_parse__refuses_a_tree_deeper_than_the_cap_without_exhausting_the_stack(
+    void **state)
+{
+    (void)state;
+    /* 140,000 levels fit under WIRE_STANZA_MAX and used to overflow the
+     * stack when the tree was freed. */
+    g_autoptr(GString) deep = nested(140000);
+    assert_null(stanza_parse(deep->str, deep->len));
+
+    g_autoptr(GString) deepest_allowed = nested(STANZA_DEPTH_MAX);
+    g_autoptr(stanza_element_t) tree = stanza_parse(deepest_allowed->str, deepest_allowed->len);
+    assert_non_null(tree);
+    g_autoptr(GString) one_too_deep = nested(STANZA_DEPTH_MAX + 1);
+    assert_null(stanza_parse(one_too_deep->str, one_too_deep->len));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -133,6 +160,8 @@ int main(void)
         cmocka_unit_test(stanza_write_presence_and_ping__are_what_xmpp_expects),
         cmocka_unit_test(stanza_parse__reads_children_text_namespaces_and_errors),
         cmocka_unit_test(stanza_parse__refuses_what_is_not_one_well_formed_element),
+        cmocka_unit_test(
+            stanza_parse__refuses_a_tree_deeper_than_the_cap_without_exhausting_the_stack),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
