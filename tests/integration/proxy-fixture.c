@@ -315,18 +315,15 @@ void px_check_set_fails_when_its_resource_leaves(px_fixture_t *fx, bool disconne
     hx_client_t *holder = NULL;
     xmpp_stanza_t *req = hx_take_request(fx->workers, &holder, PX_REPLY_MS);
     assert_non_null(req);
-    gint64 t0 = hx_now_ms();
     if (disconnect)
         hx_client_disconnect(holder);
     else
         hx_send_presence(holder, "unavailable", NULL, NULL);
+    /* service-unavailable, not the remote-server-timeout request_timeout
+     * would give: the resource's leaving ended the request. */
     xmpp_stanza_t *r = hx_wait_reply(fx->alice, id, PX_LONG_TIMEOUT_S * 1000);
-    gint64 took = hx_now_ms() - t0;
     px_assert_error(r, "cancel/service-unavailable");
     assert_string_equal(xmpp_stanza_get_from(r), HX_DOMAIN);
-    if (took > 1500)
-        fail_msg("the error took %lld ms (request_timeout is %d s)", (long long)took,
-                 PX_LONG_TIMEOUT_S);
     hx_pump(fx->hx, 300);
     assert_int_equal(hx_count_id(fx->alice, id), 1);
 }

@@ -53,21 +53,18 @@ static void check_get_retried_when_its_resource_leaves(px_fixture_t *fx, bool di
     hx_client_t *other = holder == fx->w1 ? fx->w2 : fx->w1;
     unsigned seen = hx_requests_seen(other);
     hx_client_set_mode(other, HX_ANSWER);
-    gint64 t0 = hx_now_ms();
     if (disconnect)
         hx_client_disconnect(holder);
     else
         hx_send_presence(holder, "unavailable", NULL, NULL);
+    /* A result, not the remote-server-timeout request_timeout would give:
+     * the resource's leaving sent the get on. */
     xmpp_stanza_t *r = hx_wait_reply(fx->alice, id, PX_LONG_TIMEOUT_S * 1000);
-    gint64 took = hx_now_ms() - t0;
     assert_non_null(r);
     assert_string_equal(xmpp_stanza_get_type(r), "result");
     assert_string_equal(hx_child_attr(r, "handled-by", HX_ECHO_NS, "resource"),
                         hx_client_resource(other));
     assert_int_equal(hx_requests_seen(other), seen + 1);
-    if (took > 1500)
-        fail_msg("the retry took %lld ms (request_timeout is %d s)", (long long)took,
-                 PX_LONG_TIMEOUT_S);
     hx_pump(fx->hx, 300);
     assert_int_equal(hx_count_id(fx->alice, id), 1);
 }
@@ -92,11 +89,13 @@ static void forward__times_out_then_drops_the_late_reply(void **state)
     hx_client_t *holder = NULL;
     xmpp_stanza_t *req = hx_take_request(fx->workers, &holder, PX_REPLY_MS);
     assert_non_null(req);
-    xmpp_stanza_t *r = hx_wait_reply(fx->alice, id, PX_TIMEOUT_S * 1000 + 3000);
+    xmpp_stanza_t *r = hx_wait_reply(fx->alice, id, PX_TIMEOUT_S * 1000 + 15000);
     gint64 took = hx_now_ms() - t0;
     px_assert_error(r, "wait/remote-server-timeout");
     assert_string_equal(xmpp_stanza_get_from(r), HX_DOMAIN);
-    if (took < PX_TIMEOUT_S * 1000 - 300 || took > PX_TIMEOUT_S * 1000 + 1500)
+    /* Never before request_timeout (a loaded machine can only make it later,
+     * so there is no upper bound here but the wait's). */
+    if (took < PX_TIMEOUT_S * 1000 - 300)
         fail_msg("timeout error after %lld ms, request_timeout is %d s", (long long)took,
                  PX_TIMEOUT_S);
 

@@ -31,22 +31,21 @@ static char *wait_log_any(px_fixture_t *fx, size_t mark, const char *const *word
     return NULL;
 }
 
-/* Times (ms since T0) at which the log after MARK gained its 1st, 2nd, ...
- * line containing NEEDLE, up to N of them or until END_MS. */
-static int watch_log(px_fixture_t *fx, size_t mark, const char *needle, gint64 t0, gint64 *at,
-                     int n, gint64 end_ms)
+/* Pumps until the log of FX's client-proxy has N lines containing NEEDLE,
+ * or TIMEOUT_MS passed; returns how many it has. */
+static int wait_log_count(px_fixture_t *fx, const char *needle, int n, int timeout_ms)
 {
-    int seen = 0;
-    while (seen < n && hx_now_ms() < end_ms) {
+    gint64 end = hx_now_ms() + timeout_ms;
+    int count;
+    for (;;) {
         g_autofree char *log = hx_proxy_log(fx->proxy);
-        int count = 0;
-        for (const char *p = strlen(log) > mark ? log + mark : ""; (p = strstr(p, needle)); p++)
+        count = 0;
+        for (const char *p = log; (p = strstr(p, needle)); p++)
             count++;
-        while (seen < count && seen < n)
-            at[seen++] = hx_now_ms() - t0;
+        if (count >= n || hx_now_ms() >= end)
+            return count;
         hx_pump(fx->hx, 10);
     }
-    return seen;
 }
 
 static void lifecycle__answers_pending_requests_on_sigterm(void **state)
@@ -147,7 +146,6 @@ static void lifecycle__retries_until_the_server_comes_up(void **state)
     fx->proxy = NULL;
     hx_prosody_stop(prosody);
     hx_proxy_opts_t o = {0};
-    gint64 t0 = hx_now_ms();
     fx->proxy = hx_proxy_start(fx->hx, &o);
     assert_non_null(fx->proxy);
     const char *words[] = {"cannot", "could not", "refused", "unreachable", "fail", NULL};
@@ -158,18 +156,26 @@ static void lifecycle__retries_until_the_server_comes_up(void **state)
     }
     print_message("logged: %s\n", line);
 
-    /* Retries: the first after about 1 s, then about twice as long. */
-    gint64 at[3] = {0};
-    int n = watch_log(fx, 0, "connecting to", t0, at, 3, t0 + 5000);
+    /* Retries: the first after about 1 s, then about twice as long. The
+     * delays checked are the ones client-proxy chose and logged, not times
+     * measured here, so that a loaded machine cannot fail the test; the
+     * clock only bounds the wait. */
+    int n = wait_log_count(fx, "connecting to", 3, 30000);
     g_autofree char *log = hx_proxy_log(fx->proxy);
     if (n < 3)
-        fail_msg("%d connection attempts in 5 s:\n%s", n, log);
-    gint64 gap1 = at[1] - at[0], gap2 = at[2] - at[1];
-    print_message("attempts at %lld, %lld, %lld ms\n", (long long)at[0], (long long)at[1],
-                  (long long)at[2]);
-    if (gap1 < 600 || gap1 > 2000 || gap2 < 1200 || gap2 > 3500 || gap2 <= gap1)
-        fail_msg("retry gaps %lld ms then %lld ms, expected ~1 s then ~2 s:\n%s",
-                 (long long)gap1, (long long)gap2, log);
+        fail_msg("%d connection attempts in 30 s:\n%s", n, log);
+    double delay[2];
+    const char *p = log;
+    for (int i = 0; i < 2; i++) {
+        p = strstr(p, "reconnecting in ");
+        if (!p || sscanf(p, "reconnecting in %lf s", &delay[i]) != 1)
+            fail_msg("no retry delay %d in the log:\n%s", i + 1, log);
+        p++;
+    }
+    print_message("retry delays %.1f s then %.1f s\n", delay[0], delay[1]);
+    if (delay[0] < 0.7 || delay[0] > 1.3 || delay[1] < 1.5 || delay[1] > 2.5)
+        fail_msg("retry delays %.1f s then %.1f s, expected 1 s then 2 s (+-20%%):\n%s",
+                 delay[0], delay[1], log);
     assert_true(hx_proxy_running(fx->proxy));
 
     assert_true(hx_prosody_restart(prosody));
