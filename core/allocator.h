@@ -30,8 +30,9 @@
 #define ALLOCATOR_TRIM_THRESHOLD (32 * 1024 * 1024)
 
 /* Tunes glibc's malloc as above; call before the first request.  Returns
- * false when the allocator refused (not glibc's: a sanitizer's, valgrind's),
- * which changes nothing but the cost. */
+ * false when the allocator refused (AddressSanitizer's: mallopt() returns
+ * 0).  valgrind's accepts and ignores it (true).  Either way nothing
+ * changes but the cost. */
 bool allocator_tune(void);
 
 /* Called now and then (once a second) with how many requests are in
