@@ -1,6 +1,8 @@
 /* base64url without padding (RFC 4648 §5), for tokens: see base64url.h. */
 #include "base64url.h"
 
+#include "bit-groups.h"
+
 static const char alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
@@ -35,21 +37,7 @@ size_t pc_base64url_decoded_max(size_t chars)
 
 void pc_base64url_encode(const uint8_t *in, size_t len, char *out)
 {
-    uint32_t buffer = 0; /* holds at most 13 pending bits */
-    unsigned bits = 0;
-    size_t o = 0;
-
-    for (size_t i = 0; i < len; i++) {
-        buffer = (buffer << 8) | in[i];
-        bits += 8;
-        while (bits >= 6) {
-            bits -= 6;
-            out[o++] = alphabet[(buffer >> bits) & 0x3f];
-        }
-    }
-    if (bits > 0)
-        out[o++] = alphabet[(buffer << (6 - bits)) & 0x3f];
-    out[o] = '\0';
+    pc_bit_groups_encode(alphabet, 6, in, len, out);
 }
 
 bool pc_base64url_decode(const char *in, size_t in_len, uint8_t *out, size_t out_size,
@@ -61,25 +49,5 @@ bool pc_base64url_decode(const char *in, size_t in_len, uint8_t *out, size_t out
         return false;
     if (pc_base64url_decoded_max(in_len) > out_size)
         return false;
-
-    uint32_t buffer = 0;
-    unsigned bits = 0;
-    size_t o = 0;
-    for (size_t i = 0; i < in_len; i++) {
-        int v = base64url_value((unsigned char)in[i]);
-        if (v < 0)
-            return false;
-        buffer = (buffer << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (uint8_t)(buffer >> bits);
-        }
-    }
-    /* The bits after the last whole byte must be zero, or two tokens
-     * would stand for the same bytes. */
-    if ((buffer & ((1u << bits) - 1)) != 0)
-        return false;
-    *out_len = o;
-    return true;
+    return pc_bit_groups_decode(base64url_value, 6, in, in_len, out, out_len);
 }

@@ -13,7 +13,7 @@
  * outside the alphabet, lengths no byte string encodes to (1 mod 4), and
  * non-zero bits after the last whole byte.  GLib's g_base64_decode() would
  * do none of this (it skips characters outside its alphabet and knows no
- * '-' or '_'), so this is a small codec of our own, written like base32.c;
+ * '-' or '_'), so this is a small codec of our own, sharing bit-groups.c with base32.c;
  * its tests check it against GLib's encoder.
  *
  * Internal to our plugins; not part of the plugin ABI. */
