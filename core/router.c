@@ -1085,6 +1085,11 @@ size_t router_pending_count(const router_t *router)
     return inflight_count(router->inflight);
 }
 
+uint64_t router_admitted_total(const router_t *router)
+{
+    return inflight_admitted_total(router->inflight);
+}
+
 void router_snapshot(router_t *router, metrics_snapshot_t *snapshot, GArray *storage)
 {
     *snapshot = (metrics_snapshot_t){0};

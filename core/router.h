@@ -93,6 +93,8 @@ int64_t router_next_deadline(router_t *router);
 
 /* Requests in flight, in both directions, held ones included. */
 size_t router_pending_count(const router_t *router);
+/* How many requests were admitted since router_new() (inflight.h). */
+uint64_t router_admitted_total(const router_t *router);
 /* Requests waiting for a resource ([proxy] hold). */
 size_t router_held_count(const router_t *router);
 size_t router_resource_count(const router_t *router);
