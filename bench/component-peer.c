@@ -2,25 +2,41 @@
  *
  *   component-peer --port P --secret S [--domain proxy.localhost]
  *       [--target service@localhost] [--resources 2] [--senders 16]
- *       [--inflight 512] [--warmup 1] [--duration 10] [--hold 100000]
- *       [--label L] [--child-log FILE] [--no-pin] -- client-proxy --config FILE
+ *       [--rotate-senders] [--inflight 512] [--payload BYTES] [--refuse-first]
+ *       [--warmup 1]
+ *       [--duration 10] [--hold 100000] [--heap-file FILE] [--label L]
+ *       [--child-log FILE] [--no-pin] -- client-proxy --config FILE
  *
  * A minimal XEP-0114 *server* peer on 127.0.0.1:P.  It starts the command
  * after `--` (client-proxy, configured to connect to P; pinned to CPU 1 and
  * this program to CPU 0 when there are two), accepts its component stream,
  * checks the handshake (hex SHA-1 of stream id + secret), and announces R
- * available resources of the target.  Then:
+ * available resources of the target, all at once, followed by one request:
+ * when client-proxy forwards that request it has taken every presence
+ * before it, so the time and CPU to that moment are what R presences cost
+ * (presence_seconds, presence_cpu_us; CPU from /proc/PID/schedstat, in ns).
+ * Then:
  *
  *  1. throughput: keeps K IQ gets in flight from S senders to the domain,
  *     answers every request client-proxy forwards as the resource it went
  *     to, and counts the replies client-proxy routes back.  Requests per
  *     second, latency (request in, reply out), and client-proxy's CPU time
- *     per request (utime+stime from /proc/PID/stat over the measured window);
+ *     per request (utime+stime from /proc/PID/stat over the measured window)
+ *     and its minor page faults per request.  Slot k's requests come from
+ *     sender k % S; with --rotate-senders each request comes from the next
+ *     of the S senders in turn, so that S distinct senders are seen even
+ *     when S is far above K.  With --payload BYTES a request carries BYTES
+ *     of text in <data xmlns='urn:client-proxy:bench'/> instead of a ping;
+ *     with --refuse-first the resource a request goes to first answers
+ *     cancel/service-unavailable ("I did not process it"), so that
+ *     client-proxy retries it on another resource, which answers;
  *  2. memory (when --hold N > 0): sends N requests that it does not answer
  *     (client-proxy needs request_timeout well above the run), measures
  *     client-proxy's VmRSS once all N have been forwarded, then answers them
  *     all and waits until N replies are routed: bytes per request in flight =
- *     VmRSS delta / N.
+ *     VmRSS delta / N.  With --heap-file FILE (client-proxy run with
+ *     bench/heap-count.so preloaded and HEAP_COUNT_FILE=FILE), also its heap
+ *     bytes delta / N, exact even for one request.
  *
  * Output: one key=value line and one human line, as loadgen's.  Exit status
  * 0 when it ran, 1 when client-proxy did not connect or failed. */
@@ -48,10 +64,10 @@
 /* ---- options ------------------------------------------------------------- */
 
 static struct {
-    int port, resources, senders, inflight, hold;
+    int port, resources, senders, inflight, hold, payload;
     double warmup, duration;
-    const char *secret, *domain, *target, *label, *child_log;
-    bool pin;
+    const char *secret, *domain, *target, *label, *child_log, *heap_file;
+    bool pin, rotate_senders, refuse_first;
     char **cmd;
 } opt = {.resources = 2, .senders = 16, .inflight = 512, .hold = 100000, .warmup = 1,
          .duration = 10, .domain = "proxy.localhost", .target = "service@localhost",
@@ -78,6 +94,55 @@ static void die(const char *fmt, const char *arg)
         waitpid(child, NULL, 0);
     }
     exit(1);
+}
+
+/* CPU time PID has run, in ns, from /proc/PID/schedstat (exact, where
+ * /proc/PID/stat counts in clock ticks); -1 if unknown. */
+static int64_t cpu_ns(int pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/schedstat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    long long ns = -1;
+    if (fscanf(f, "%lld", &ns) != 1)
+        ns = -1;
+    fclose(f);
+    return ns;
+}
+
+/* Minor page faults of PID so far (field 10 of /proc/PID/stat); -1 if unknown. */
+static int64_t minor_faults(int pid)
+{
+    char path[64], b[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(b, 1, sizeof b - 1, f);
+    fclose(f);
+    b[n] = '\0';
+    char *p = strrchr(b, ')');
+    unsigned long long faults;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %llu", &faults) != 1)
+        return -1;
+    return (int64_t)faults;
+}
+
+/* client-proxy's heap bytes, as bench/heap-count.so counts them; -1 without
+ * --heap-file. */
+static int64_t heap_bytes(void)
+{
+    if (!opt.heap_file)
+        return -1;
+    int fd = open(opt.heap_file, O_RDONLY);
+    int64_t bytes = -1;
+    if (fd >= 0 && pread(fd, &bytes, sizeof bytes, 0) != (ssize_t)sizeof bytes)
+        bytes = -1;
+    if (fd >= 0)
+        close(fd);
+    return bytes;
 }
 
 /* ---- buffers ------------------------------------------------------------- */
@@ -330,9 +395,10 @@ static bool sending, measuring, holding;
 typedef struct {
     int64_t sent_at; /* 0: free */
     unsigned gen;
+    bool refused;    /* --refuse-first: its first resource refused it */
 } slot_t;
 static slot_t *slots;
-static uint64_t in_flight, ok, errors, unmatched, forwarded, unexpected;
+static uint64_t in_flight, ok, errors, unmatched, forwarded, unexpected, refused;
 static uint64_t held_forwarded, held_replies, held_errors;
 static bench_samples_t lat;
 static GPtrArray *held; /* "<iq .../>" answers, written when released */
@@ -349,30 +415,60 @@ static void on_stream_open(void)
     buf_str(&out, "'>");
 }
 
-static void send_request(int slot)
+static char *payload; /* "<ping .../>", or <data/> with --payload bytes of text */
+static size_t payload_length;
+static uint64_t sender_turn; /* --rotate-senders: the sender of the next request */
+
+static void make_payload(void)
+{
+    if (opt.payload == 0) {
+        payload = g_strdup("<ping xmlns='urn:xmpp:ping'/>");
+    } else {
+        static const char open[] = "<data xmlns='urn:client-proxy:bench'>", close[] = "</data>";
+        payload = g_malloc(sizeof open - 1 + (size_t)opt.payload + sizeof close);
+        char *p = stpcpy(payload, open);
+        for (int i = 0; i < opt.payload; i++) /* text needing no escape, in 72-byte lines */
+            *p++ = i % 73 == 72 ? '\n' : "abcdefghijklmnopqrstuvwxyz0123456789"[i % 36];
+        strcpy(p, close);
+    }
+    payload_length = strlen(payload);
+}
+
+/* An IQ get with ID from sender number SENDER (from 1) to the domain. */
+static void add_request(const char *id, int sender)
 {
     char b[512];
+    int n = snprintf(b, sizeof b, "<iq type='get' id='%s' from='bench-s%d@localhost/load' to='%s'>",
+                     id, sender, opt.domain);
+    buf_add(&out, b, (size_t)n);
+    buf_add(&out, payload, payload_length);
+    buf_str(&out, "</iq>");
+}
+
+static void send_request(int slot)
+{
+    char id[32];
     slot_t *s = &slots[slot];
     s->gen++;
-    int n = snprintf(b, sizeof b,
-                     "<iq type='get' id='%x.%x' from='bench-s%d@localhost/load' to='%s'>"
-                     "<ping xmlns='urn:xmpp:ping'/></iq>",
-                     (unsigned)slot, s->gen, slot % opt.senders + 1, opt.domain);
+    s->refused = false;
+    snprintf(id, sizeof id, "%x.%x", (unsigned)slot, s->gen);
+    int sender = opt.rotate_senders ? (int)(sender_turn++ % (uint64_t)opt.senders) + 1
+                                    : slot % opt.senders + 1;
     s->sent_at = bench_now_us();
     in_flight++;
-    buf_add(&out, b, (size_t)n);
+    add_request(id, sender);
 }
 
 static void send_held_request(void)
 {
-    char b[512];
+    char id[32];
     uint64_t k = hold_seq++;
-    int n = snprintf(b, sizeof b,
-                     "<iq type='get' id='h%llx' from='bench-s%d@localhost/load' to='%s'>"
-                     "<ping xmlns='urn:xmpp:ping'/></iq>",
-                     (unsigned long long)k, (int)(k % (uint64_t)opt.senders) + 1, opt.domain);
-    buf_add(&out, b, (size_t)n);
+    snprintf(id, sizeof id, "h%llx", (unsigned long long)k);
+    add_request(id, (int)(k % (uint64_t)opt.senders) + 1);
 }
+
+/* The request that follows the presences: forwarded, it says they are taken. */
+static bool presence_marker_forwarded;
 
 static void handshake(stanza_t *st)
 {
@@ -399,17 +495,24 @@ static void handshake(stanza_t *st)
     }
     buf_str(&out, "<handshake/>");
     up = true;
-    /* The target accepts the subscription and its resources are available. */
+    /* The target accepts the subscription; its resources come later, all
+     * at once (send_presences()). */
     buf_str(&out, "<presence type='subscribed' from='");
     buf_esc(&out, opt.target);
     buf_str(&out, "' to='");
     buf_esc(&out, opt.domain);
     buf_str(&out, "'/>");
+}
+
+/* Every resource available, in one burst, then the marker request. */
+static void send_presences(void)
+{
     for (int r = 1; r <= opt.resources; r++) {
         char b[1024];
         snprintf(b, sizeof b, "<presence from='%s/r%d' to='%s'/>", opt.target, r, opt.domain);
         buf_str(&out, b);
     }
+    add_request("p0", 1);
 }
 
 static void answer(buf_t *dst, stanza_t *st)
@@ -421,6 +524,31 @@ static void answer(buf_t *dst, stanza_t *st)
     buf_str(dst, "' to='");
     buf_esc(dst, st->from);
     buf_str(dst, "'/>");
+}
+
+/* The resource says it did not process the request (it cannot). */
+static void refuse(buf_t *dst, stanza_t *st)
+{
+    buf_str(dst, "<iq type='error' id='");
+    buf_esc(dst, st->id);
+    buf_str(dst, "' from='");
+    buf_esc(dst, st->to);
+    buf_str(dst, "' to='");
+    buf_esc(dst, st->from);
+    buf_str(dst, "'><error type='cancel'><service-unavailable "
+                 "xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>");
+}
+
+/* --refuse-first: true when ST is a measured request's first forward. */
+static bool first_forward(const stanza_t *st)
+{
+    unsigned slot, gen;
+    char tail;
+    if (!opt.refuse_first || sscanf(st->id, "%x.%x%c", &slot, &gen, &tail) != 2 ||
+        slot >= (unsigned)opt.inflight || slots[slot].gen != gen || slots[slot].refused)
+        return false;
+    slots[slot].refused = true;
+    return true;
 }
 
 static void on_stanza(stanza_t *st)
@@ -436,6 +564,11 @@ static void on_stanza(stanza_t *st)
     bool request = strcmp(st->type, "get") == 0 || strcmp(st->type, "set") == 0;
     bool reply = strcmp(st->type, "result") == 0 || strcmp(st->type, "error") == 0;
     if (request && to_target) {
+        if (st->id[0] == 'p') {
+            presence_marker_forwarded = true;
+            answer(&out, st);
+            return;
+        }
         if (st->id[0] == 'h') {
             held_forwarded++;
             buf_t one = {0};
@@ -446,13 +579,20 @@ static void on_stanza(stanza_t *st)
             return;
         }
         forwarded++;
-        answer(&out, st);
+        if (first_forward(st)) {
+            refused++;
+            refuse(&out, st);
+        } else {
+            answer(&out, st);
+        }
         return;
     }
     if (!reply || strncmp(st->to, "bench-s", 7) != 0) {
         unexpected++;
         return;
     }
+    if (st->id[0] == 'p')
+        return; /* the presence marker's reply */
     if (st->id[0] == 'h') {
         if (st->type[0] == 'r')
             held_replies++;
@@ -598,6 +738,14 @@ int main(int argc, char **argv)
             opt.pin = false;
             continue;
         }
+        if (strcmp(a, "--rotate-senders") == 0) {
+            opt.rotate_senders = true;
+            continue;
+        }
+        if (strcmp(a, "--refuse-first") == 0) {
+            opt.refuse_first = true;
+            continue;
+        }
         const char *v = i + 1 < argc ? argv[++i] : NULL;
         if (!v) die("option %s needs a value", a);
         if (strcmp(a, "--port") == 0) opt.port = atoi(v);
@@ -608,6 +756,8 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--senders") == 0) opt.senders = atoi(v);
         else if (strcmp(a, "--inflight") == 0) opt.inflight = atoi(v);
         else if (strcmp(a, "--hold") == 0) opt.hold = atoi(v);
+        else if (strcmp(a, "--payload") == 0) opt.payload = atoi(v);
+        else if (strcmp(a, "--heap-file") == 0) opt.heap_file = v;
         else if (strcmp(a, "--warmup") == 0) opt.warmup = atof(v);
         else if (strcmp(a, "--duration") == 0) opt.duration = atof(v);
         else if (strcmp(a, "--label") == 0) opt.label = v;
@@ -615,7 +765,8 @@ int main(int argc, char **argv)
         else die("unknown option %s", a);
     }
     if (!opt.cmd || !opt.cmd[0] || opt.port <= 0 || !opt.secret || opt.resources < 1 ||
-        opt.senders < 1 || opt.inflight < 1 || opt.hold < 0 || opt.duration <= 0) {
+        opt.senders < 1 || opt.inflight < 1 || opt.hold < 0 || opt.duration <= 0 ||
+        opt.payload < 0) {
         fprintf(stderr, "usage: component-peer --port P --secret S [options] -- COMMAND...\n"
                         "(see the comment at the top of bench/component-peer.c)\n");
         return 2;
@@ -656,13 +807,28 @@ int main(int argc, char **argv)
     held = g_ptr_array_new_with_free_func(free);
     slots = calloc((size_t)opt.inflight, sizeof *slots);
 
+    make_payload();
     while (!up) {
         io(50);
         if (interrupted || bench_now_us() > give_up)
             die("%s", "no handshake from client-proxy");
     }
-    /* Presence first; then a moment for client-proxy to settle. */
-    int64_t settle = bench_now_us() + 200000;
+    /* A moment for client-proxy to subscribe and probe; then every
+     * resource's presence at once, and the marker behind them. */
+    int64_t settle = bench_now_us() + 100000;
+    while (bench_now_us() < settle)
+        io(10);
+    int64_t presence_t0 = bench_now_us(), presence_cpu0 = cpu_ns(child);
+    send_presences();
+    while (!presence_marker_forwarded) {
+        io(1);
+        if (interrupted || !child_alive() || bench_now_us() > presence_t0 + 60000000)
+            die("%s", "client-proxy did not take the resources' presence in 60 s");
+    }
+    int64_t presence_us = bench_now_us() - presence_t0;
+    int64_t presence_cpu_ns = cpu_ns(child) - presence_cpu0;
+    /* Then a moment for client-proxy to settle. */
+    settle = bench_now_us() + 200000;
     while (bench_now_us() < settle)
         io(10);
 
@@ -672,6 +838,7 @@ int main(int argc, char **argv)
     int64_t end = warm_end + (int64_t)(opt.duration * 1e6);
     int64_t cpu0 = bench_cpu_us(child), cpu1, self0 = bench_cpu_us(getpid()), self1;
     int64_t mach0 = bench_machine_busy_us(), mach1;
+    int64_t faults0 = minor_faults(child), faults1;
     sending = true;
     measuring = opt.warmup <= 0;
     for (int s = 0; s < opt.inflight; s++)
@@ -685,6 +852,7 @@ int main(int argc, char **argv)
             cpu0 = bench_cpu_us(child);
             self0 = bench_cpu_us(getpid());
             mach0 = bench_machine_busy_us();
+            faults0 = minor_faults(child);
         }
         if (now >= end || interrupted)
             break;
@@ -693,6 +861,7 @@ int main(int argc, char **argv)
     cpu1 = bench_cpu_us(child);
     self1 = bench_cpu_us(getpid());
     mach1 = bench_machine_busy_us();
+    faults1 = minor_faults(child);
     measuring = sending = false;
     give_up = bench_now_us() + 5000000;
     while (in_flight > 0 && bench_now_us() < give_up && !interrupted)
@@ -701,13 +870,17 @@ int main(int argc, char **argv)
 
     /* 2. Memory per request in flight. */
     long rss0 = -1, rss1 = -1, rss2 = -1;
+    int64_t heap0 = -1, heap1 = -1, heap2 = -1;
     bool hold_complete = false;
     double hold_secs = 0;
     if (opt.hold > 0 && !interrupted) {
-        settle = bench_now_us() + 300000;
+        /* Long enough for client-proxy, idle, to give back what the
+         * throughput run left free (once a second: core/allocator.h). */
+        settle = bench_now_us() + 1500000;
         while (bench_now_us() < settle)
             io(10);
         rss0 = bench_rss_kb(child);
+        heap0 = heap_bytes();
         holding = true;
         int64_t h0 = bench_now_us();
         give_up = h0 + 60000000;
@@ -728,6 +901,7 @@ int main(int argc, char **argv)
         while (bench_now_us() < settle)
             io(10);
         rss1 = bench_rss_kb(child);
+        heap1 = heap_bytes();
         /* Answer them all; client-proxy routes every reply back. */
         guint next = 0;
         give_up = bench_now_us() + 60000000;
@@ -739,10 +913,11 @@ int main(int argc, char **argv)
             }
             io(5);
         }
-        settle = bench_now_us() + 300000;
+        settle = bench_now_us() + 1500000; /* as above */
         while (bench_now_us() < settle)
             io(10);
         rss2 = bench_rss_kb(child);
+        heap2 = heap_bytes();
     }
 
     double secs = (double)(m_end - m_start) / 1e6;
@@ -755,12 +930,21 @@ int main(int argc, char **argv)
     long bytes_per = hold_complete && rss1 >= 0 && rss0 >= 0
                          ? (rss1 - rss0) * 1024L / opt.hold
                          : -1;
+    double heap_per = hold_complete && heap1 >= 0 && heap0 >= 0
+                          ? (double)(heap1 - heap0) / opt.hold
+                          : -1;
+    double faults_per = ok && faults0 >= 0 && faults1 >= 0
+                            ? (double)(faults1 - faults0) / (double)ok
+                            : -1;
     printf("label=%s inflight=%d senders=%d resources=%d seconds=%.3f rps=%.0f ok=%llu "
            "errors=%llu unmatched=%llu lost=%llu unexpected=%llu p50_us=%u p90_us=%u "
            "p99_us=%u max_us=%u cpu_us_per_req_proxy=%.2f cpu_pct_proxy=%.0f hold=%d "
            "held_forwarded=%llu held_replies=%llu held_errors=%llu hold_seconds=%.2f "
            "rss0_kb=%ld rss_held_kb=%ld rss_after_kb=%ld bytes_per_inflight=%ld "
-           "cpu_pct_peer=%.0f cpu_pct_other=%.0f\n",
+           "cpu_pct_peer=%.0f cpu_pct_other=%.0f payload=%d rotate_senders=%d "
+           "minor_faults_per_req=%.3f heap0=%lld heap_held=%lld heap_after=%lld "
+           "heap_bytes_per_inflight=%.1f presence_seconds=%.6f presence_cpu_us=%.1f "
+           "refused=%llu\n",
            opt.label, opt.inflight, opt.senders, opt.resources, secs, rps,
            (unsigned long long)ok, (unsigned long long)errors, (unsigned long long)unmatched,
            (unsigned long long)lost, (unsigned long long)unexpected,
@@ -768,7 +952,10 @@ int main(int argc, char **argv)
            bench_percentile(lat.v, lat.n, 99), lat.n ? lat.v[lat.n - 1] : 0, cpu_per, cpu_pct,
            opt.hold, (unsigned long long)held_forwarded, (unsigned long long)held_replies,
            (unsigned long long)held_errors, hold_secs, rss0, rss1, rss2, bytes_per, peer_pct,
-           other_pct);
+           other_pct, opt.payload, opt.rotate_senders, faults_per, (long long)heap0,
+           (long long)heap1, (long long)heap2, heap_per, (double)presence_us / 1e6,
+           presence_cpu_ns >= 0 ? (double)presence_cpu_ns / 1e3 : -1.0,
+           (unsigned long long)refused);
     printf("# %s: %.0f req/s with %d in flight, client-proxy %.2f us CPU/request (%.0f%% of a "
            "core), p50 %u us; %d held: VmRSS %ld -> %ld kB = %ld bytes/request in flight, "
            "%ld kB after answering\n",
@@ -781,5 +968,6 @@ int main(int argc, char **argv)
     free(lat.v);
     free(in.p);
     free(out.p);
+    g_free(payload);
     return 0;
 }

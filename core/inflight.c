@@ -16,6 +16,7 @@ struct inflight {
     overload_t *limits;
     unsigned max_outbound;   /* half of [limits] in_flight */
     unsigned outbound_serial;
+    uint64_t admitted_total;
     /* Every request is in by_sender and by_deadline, and in one of the two
      * indexes its answer finds it by: a resource's reply names a forward
      * request by token and id, a user's answer an outbound one by our id.
@@ -112,6 +113,7 @@ inflight_admission_t inflight_admit(inflight_t *inflight, const char *sender, co
         return INFLIGHT_FULL;
     switch (overload_admit(inflight->limits, sender, now)) {
     case OVERLOAD_ADMITTED:
+        inflight->admitted_total++;
         return INFLIGHT_ADMITTED;
     case OVERLOAD_FULL:
         return INFLIGHT_FULL;
@@ -155,11 +157,16 @@ static request_t *request_new(const char *token, const char *id, const char *sen
     size_t token_size = token ? size_of(token) : CP_TOKEN_MAX + 1;
     size_t strings = token_size + size_of(id) + size_of(sender) + size_of(user) +
                      size_of(wire_id) + (kept ? kept_length + 1 : 0);
-    request_t *request = g_malloc0(sizeof *request + strings);
+    /* Only the record is cleared: its strings are written over, and a
+     * request's kept bytes may be as large as a stanza may be. */
+    request_t *request = g_malloc(sizeof *request + strings);
+    *request = (request_t){0};
     char *next = (char *)(request + 1);
     request->token = next;
     if (token)
         memcpy(request->token, token, token_size);
+    else
+        request->token[0] = '\0';
     next += token_size;
     request->id = place(&next, id, strlen(id));
     request->sender = place(&next, sender, strlen(sender));
@@ -451,4 +458,9 @@ request_t *inflight_earliest(const inflight_t *inflight)
 size_t inflight_count(const inflight_t *inflight)
 {
     return g_hash_table_size(inflight->by_sender);
+}
+
+uint64_t inflight_admitted_total(const inflight_t *inflight)
+{
+    return inflight->admitted_total;
 }

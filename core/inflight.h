@@ -192,4 +192,8 @@ size_t inflight_held_count(const inflight_t *inflight);
 
 size_t inflight_count(const inflight_t *inflight);
 
+/* How many requests were admitted since inflight_new(): it changes when
+ * requests came and went between two looks at inflight_count(). */
+uint64_t inflight_admitted_total(const inflight_t *inflight);
+
 #endif

@@ -5,6 +5,7 @@
 
 #include <glib.h>
 
+#include "allocator.h"
 #include "config.h"
 #include "log.h"
 #include "plugin-loader.h"
@@ -30,6 +31,7 @@ static const GOptionEntry options[] = {
 
 int main(int argc, char **argv)
 {
+    allocator_tune();
     g_autoptr(GOptionContext) context = g_option_context_new("- XMPP component in front of a client's resources");
     g_option_context_add_main_entries(context, options, NULL);
     g_option_context_set_description(context,

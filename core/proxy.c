@@ -8,6 +8,7 @@
 #include <glib-unix.h>
 
 #include "admin.h"
+#include "allocator.h"
 #include "connection.h"
 #include "http.h"
 #include "log.h"
@@ -253,6 +254,8 @@ static bool admin_stream_up(void *userdata)
 static gboolean on_status_poll(gpointer data)
 {
     proxy_t *proxy = data;
+    allocator_release_when_idle(router_pending_count(proxy->router),
+                                router_admitted_total(proxy->router));
     bool up = connection_is_up(proxy->connection);
     if (up && router_serving(proxy->router))
         notify_resources_known(proxy->notify);

@@ -261,23 +261,33 @@ size_t roster_candidate_count(const roster_t *roster)
     return roster->candidates->len;
 }
 
+/* Trades the places of candidates A and B in both views.  Their
+ * candidate_slot is left as it was: the caller trades them back. */
+static void trade_places(roster_t *roster, guint a, guint b)
+{
+    gpointer *resources = roster->candidates->pdata, *infos = roster->candidate_infos->pdata;
+    gpointer resource = resources[a], info = infos[a];
+    resources[a] = resources[b];
+    infos[a] = infos[b];
+    resources[b] = resource;
+    infos[b] = info;
+}
+
 resource_t *roster_choose(roster_t *roster, const cp_dispatch_request_t *request,
                           const resource_t *except)
 {
-    GPtrArray *candidates = roster->candidates, *infos = roster->candidate_infos;
+    size_t n = roster->candidates->len;
+    /* A retry elsewhere: EXCEPT steps out by trading places with the last
+     * candidate, and the strategy is shown one candidate fewer; the list is
+     * restored before anything else sees it.  A copy without it would cost
+     * O(candidates) per retry, and a resource leaving retries all its
+     * requests at once. */
+    guint set_aside = G_MAXUINT;
     if (except && except->candidate_slot >= 0) {
-        /* Rare (a retry elsewhere): a list without it, just for this. */
-        candidates = g_ptr_array_new();
-        infos = g_ptr_array_new();
-        for (guint i = 0; i < roster->candidates->len; i++) {
-            resource_t *resource = roster->candidates->pdata[i];
-            if (resource != except) {
-                g_ptr_array_add(candidates, resource);
-                g_ptr_array_add(infos, &resource->info);
-            }
-        }
+        set_aside = (guint)except->candidate_slot;
+        trade_places(roster, set_aside, (guint)(n - 1));
+        n--;
     }
-    size_t n = candidates->len;
     resource_t *chosen_resource = NULL;
     /* plugin.h promises payload attributes, empty when there are none. */
     static const char *const no_attributes[] = {NULL};
@@ -286,15 +296,14 @@ resource_t *roster_choose(roster_t *roster, const cp_dispatch_request_t *request
         complete.payload_attributes = no_attributes;
     int chosen = n == 0 ? CP_EDECLINE
                         : plugin_select(roster->dispatch, &complete,
-                                        (const cp_resource_t *const *)infos->pdata, n);
+                                        (const cp_resource_t *const *)roster->candidate_infos->pdata,
+                                        n);
     if (chosen >= 0 && (size_t)chosen < n)
-        chosen_resource = candidates->pdata[chosen];
+        chosen_resource = roster->candidates->pdata[chosen];
     else if (chosen != CP_EDECLINE)
         log_error("%s returned %d for %zu candidates", plugin_file(roster->dispatch), chosen, n);
-    if (candidates != roster->candidates) {
-        g_ptr_array_free(candidates, TRUE);
-        g_ptr_array_free(infos, TRUE);
-    }
+    if (set_aside != G_MAXUINT)
+        trade_places(roster, set_aside, (guint)n);
     return chosen_resource;
 }
 

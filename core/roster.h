@@ -81,7 +81,9 @@ size_t roster_candidate_count(const roster_t *roster);
 
 /* Asks the dispatch plugin to choose among the candidates for REQUEST
  * (borrowed), but EXCEPT (may be NULL).  Returns the resource, or NULL when
- * there is no candidate, or the strategy declines or errs. */
+ * there is no candidate, or the strategy declines or errs.  The strategy is
+ * shown the roster's own list, with or without EXCEPT: the roster's part
+ * is O(1) however many candidates there are. */
 resource_t *roster_choose(roster_t *roster, const cp_dispatch_request_t *request,
                           const resource_t *except);
 

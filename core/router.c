@@ -1091,6 +1091,11 @@ int64_t router_oldest_request_age(const router_t *router, int64_t now)
     return earliest ? MAX(0, now - earliest->arrived_at) : 0;
 }
 
+uint64_t router_admitted_total(const router_t *router)
+{
+    return inflight_admitted_total(router->inflight);
+}
+
 void router_snapshot(router_t *router, metrics_snapshot_t *snapshot, GArray *storage)
 {
     *snapshot = (metrics_snapshot_t){0};

@@ -97,6 +97,8 @@ size_t router_pending_count(const router_t *router);
  * at NOW (monotonic µs): under load, about how long requests take; 0 when
  * none is. */
 int64_t router_oldest_request_age(const router_t *router, int64_t now);
+/* How many requests were admitted since router_new() (inflight.h). */
+uint64_t router_admitted_total(const router_t *router);
 /* Requests waiting for a resource ([proxy] hold). */
 size_t router_held_count(const router_t *router);
 size_t router_resource_count(const router_t *router);

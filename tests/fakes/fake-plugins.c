@@ -143,6 +143,7 @@ static int dispatch_select(void *state, const cp_dispatch_request_t *request,
                "a draining resource (%s) is a candidate", candidates[i]->show);
     }
     fake_world.last_n = n;
+    fake_world.last_candidates = candidates;
     remember_request(request);
     if (fake_world.decline || (fake_world.decline_unless_alone && n > 1))
         return CP_EDECLINE;

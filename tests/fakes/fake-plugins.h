@@ -46,6 +46,10 @@ typedef struct fake_world {
     unsigned forgotten;
     unsigned online_calls, offline_calls;
     size_t last_n;           /* candidates of the last select() */
+    const cp_resource_t *const *last_candidates; /* the array it was given,
+                                to tell whether the host copied its list:
+                                the host's, borrowed; compared, never read
+                                once select() has returned */
     cp_dispatch_request_t last_request; /* of the last select(); strings owned
                                            by fake_world (last_sender etc.) */
     char *chosen;            /* name select() returned last, or NULL: owned */

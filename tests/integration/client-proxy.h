@@ -22,6 +22,11 @@
  * valgrind checks for leaks after main() returns, and that takes seconds. */
 #define HX_WRAPPED_STOP_MS 30000
 
+/* How long to wait for a log line that must come.  Long, because under
+ * valgrind and beside other tests client-proxy can be slow by seconds; a
+ * line that comes costs no more than the time it took. */
+#define HX_LOG_WAIT_MS 20000
+
 typedef struct {
     const char *domain; /* default HX_DOMAIN */
     /* [component] instance_domain, written only when not NULL */

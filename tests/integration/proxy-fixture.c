@@ -276,7 +276,7 @@ char *px_expect_dropped(px_fixture_t *fx, hx_client_t *from, xmpp_stanza_t *req,
 {
     size_t mark = hx_proxy_log_mark(fx->proxy);
     hx_answer(from, req, to);
-    char *line = hx_proxy_wait_log(fx->proxy, mark, "drop", 2000);
+    char *line = hx_proxy_wait_log(fx->proxy, mark, "drop", HX_LOG_WAIT_MS);
     if (!line) {
         px_dump_log(fx);
         fail_msg("a reply from %s to %s was not logged as dropped", hx_client_jid(from), to);

@@ -27,7 +27,7 @@
 
 #define PX_TIMEOUT_S 2       /* request_timeout for most tests */
 #define PX_LONG_TIMEOUT_S 10 /* where a reply must come well before it */
-#define PX_REPLY_MS 3000     /* how long to wait for a reply that must come */
+#define PX_REPLY_MS 10000    /* how long to wait for a reply that must come */
 
 typedef struct {
     const char *encoding; /* [proxy] encoding (borrowed) */

@@ -868,7 +868,7 @@ static void chaos__answers_every_request_exactly_once_in_both_directions(void **
     load_run(t, WARMUP_MS);
     load_drain(t, "warm-up");
     g_autofree char *benched =
-        hx_proxy_wait_log(t->proxy, 0, "resource " HX_TARGET "/hold timed out", 1000);
+        hx_proxy_wait_log(t->proxy, 0, "resource " HX_TARGET "/hold timed out", HX_LOG_WAIT_MS);
     if (!benched)
         fail_msg("the silent resource was never benched");
     print_message("logged: %s\n", benched);

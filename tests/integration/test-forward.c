@@ -102,7 +102,7 @@ static void forward__times_out_then_drops_the_late_reply(void **state)
     /* The late answer: dropped, never a second reply. */
     size_t mark = hx_proxy_log_mark(fx->proxy);
     hx_answer(holder, req, NULL);
-    g_autofree char *line = hx_proxy_wait_log(fx->proxy, mark, "drop", 2000);
+    g_autofree char *line = hx_proxy_wait_log(fx->proxy, mark, "drop", HX_LOG_WAIT_MS);
     if (!line) {
         px_dump_log(fx);
         fail_msg("the late reply was not logged as dropped");

@@ -94,7 +94,7 @@ static void check_stream_error_named(px_fixture_t *fx, const char *domain, const
     hx_proxy_opts_t o = {.domain = domain, .secret = secret};
     fx->proxy = hx_proxy_start(fx->hx, &o);
     assert_non_null(fx->proxy);
-    g_autofree char *line = hx_proxy_wait_log(fx->proxy, 0, condition, 5000);
+    g_autofree char *line = hx_proxy_wait_log(fx->proxy, 0, condition, HX_LOG_WAIT_MS);
     if (!line) {
         px_dump_log(fx);
         fail_msg("stderr never mentioned %s", condition);
@@ -119,7 +119,7 @@ static void lifecycle__reconnects_after_a_server_restart(void **state)
     size_t mark = hx_proxy_log_mark(fx->proxy);
     assert_true(hx_prosody_restart(hx_prosody(fx->hx)));
     const char *words[] = {"lost", "dropped", "closed", "disconnect", "reset", NULL};
-    g_autofree char *line = wait_log_any(fx, mark, words, 3000);
+    g_autofree char *line = wait_log_any(fx, mark, words, HX_LOG_WAIT_MS);
     if (!line) {
         px_dump_log(fx);
         fail_msg("client-proxy did not say that the stream dropped");
@@ -149,7 +149,7 @@ static void lifecycle__retries_until_the_server_comes_up(void **state)
     fx->proxy = hx_proxy_start(fx->hx, &o);
     assert_non_null(fx->proxy);
     const char *words[] = {"cannot", "could not", "refused", "unreachable", "fail", NULL};
-    g_autofree char *line = wait_log_any(fx, 0, words, 2000);
+    g_autofree char *line = wait_log_any(fx, 0, words, HX_LOG_WAIT_MS);
     if (!line) {
         px_dump_log(fx);
         fail_msg("nothing on stderr about the unreachable server");

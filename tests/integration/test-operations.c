@@ -739,7 +739,7 @@ static void operations__tells_systemd_ready_after_a_bound_without_resources(void
      * which GLib rounds to a whole second of its own, up to 250 ms early. */
     if (after < 4750)
         fail_msg("READY=1 %lld ms after the start: before its 5 s bound", (long long)after);
-    g_autofree char *line = hx_proxy_wait_log(f->proxy, 0, "ready anyway", 1000);
+    g_autofree char *line = hx_proxy_wait_log(f->proxy, 0, "ready anyway", HX_LOG_WAIT_MS);
     assert_non_null(line);
     for (guint i = 0; i < f->datagrams->len; i++)
         assert_false(has_line(datagram(f, i), "WATCHDOG=1"));
@@ -811,7 +811,7 @@ static void operations__runs_admin_commands_for_admins_only(void **state)
     const char *reloaded = kv(t2, "reload.note");
     if (!g_str_has_prefix(reloaded, "info: done"))
         fail_msg("reload said: %s", reloaded);
-    g_autofree char *line = hx_proxy_wait_log(f->proxy, 0, "reloaded the configuration", 1000);
+    g_autofree char *line = hx_proxy_wait_log(f->proxy, 0, "reloaded the configuration", HX_LOG_WAIT_MS);
     assert_non_null(line);
     spread(f, 20, &to1, &to2);
     assert_true(to1 > 0);

@@ -140,9 +140,9 @@ static void start(fixture_t *f, const char *dispatch, const char *encoding)
     f->proxy = hx_proxy_start(f->hx, &options);
     assert_non_null(f->proxy);
     g_autofree char *one =
-        hx_proxy_wait_log(f->proxy, 0, "service@localhost/worker-1 is online", 8000);
+        hx_proxy_wait_log(f->proxy, 0, "service@localhost/worker-1 is online", HX_LOG_WAIT_MS);
     g_autofree char *two =
-        hx_proxy_wait_log(f->proxy, 0, "service@localhost/worker-2 is online", 8000);
+        hx_proxy_wait_log(f->proxy, 0, "service@localhost/worker-2 is online", HX_LOG_WAIT_MS);
     assert_non_null(one);
     assert_non_null(two);
 }
@@ -158,7 +158,7 @@ static void reload(fixture_t *f, const char *dispatch, const char *encoding, con
     size_t mark = hx_proxy_log_mark(f->proxy);
     hx_proxy_rewrite_config(f->proxy, &options);
     hx_proxy_signal(f->proxy, SIGHUP);
-    g_autofree char *line = hx_proxy_wait_log(f->proxy, mark, expect, 3000);
+    g_autofree char *line = hx_proxy_wait_log(f->proxy, mark, expect, HX_LOG_WAIT_MS);
     if (!line) {
         g_autofree char *log = hx_proxy_log(f->proxy);
         fail_msg("no \"%s\" after SIGHUP:\n%s", expect, log + mark);
@@ -320,7 +320,7 @@ static void reload__never_logs_the_secret(void **state)
     hx_proxy_rewrite_config(f->proxy, &options);
     hx_proxy_signal(f->proxy, SIGHUP);
     /* Prosody knows only the old secret: the new stream is refused. */
-    g_autofree char *line = hx_proxy_wait_log(f->proxy, mark, "not-authorized", 5000);
+    g_autofree char *line = hx_proxy_wait_log(f->proxy, mark, "not-authorized", HX_LOG_WAIT_MS);
     assert_non_null(line);
     g_autofree char *log = hx_proxy_log(f->proxy);
     assert_non_null(strstr(log, "reload: [component] secret"));
@@ -339,7 +339,7 @@ static void reload__places_held_requests_on_the_new_stream_without_waiting_for_t
                              .extra = "hold = 60\n"};
     f->proxy = hx_proxy_start(f->hx, &wrong);
     assert_non_null(f->proxy);
-    g_autofree char *up = hx_proxy_wait_log(f->proxy, 0, "connected to 127.0.0.1", 8000);
+    g_autofree char *up = hx_proxy_wait_log(f->proxy, 0, "connected to 127.0.0.1", HX_LOG_WAIT_MS);
     assert_non_null(up);
     g_autofree char *id =
         hx_iq_send(f->alice, HX_DOMAIN, "get", "<echo xmlns='" HX_ECHO_NS "'>held</echo>");
@@ -351,7 +351,7 @@ static void reload__places_held_requests_on_the_new_stream_without_waiting_for_t
     hx_proxy_rewrite_config(f->proxy, &right);
     hx_proxy_signal(f->proxy, SIGHUP);
     g_autofree char *reconnecting =
-        hx_proxy_wait_log(f->proxy, mark, "reload: connecting with the new", 5000);
+        hx_proxy_wait_log(f->proxy, mark, "reload: connecting with the new", HX_LOG_WAIT_MS);
     if (!reconnecting) {
         g_autofree char *log = hx_proxy_log(f->proxy);
         fail_msg("the reload waited for the held request:\n%s", log + mark);

@@ -222,7 +222,7 @@ static void routing__keeps_unmatched_resources_out_of_rotation(void **state)
     fx->proxy = hx_proxy_start(fx->hx, &o);
     assert_non_null(fx->proxy);
     g_autofree char *line =
-        hx_proxy_wait_log(fx->proxy, 0, "service@localhost/gajim does not match", 8000);
+        hx_proxy_wait_log(fx->proxy, 0, "service@localhost/gajim does not match", HX_LOG_WAIT_MS);
     assert_non_null(line);
     assert_true(px_wait_ready(fx, fx->alice, fx->workers, 8000));
 

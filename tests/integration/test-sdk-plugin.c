@@ -71,11 +71,11 @@ static bool fixture_start(fixture_t *f)
     if (!f->proxy)
         return false;
     g_autofree char *line =
-        hx_proxy_wait_log(f->proxy, 0, "service@localhost/other is online", 8000);
+        hx_proxy_wait_log(f->proxy, 0, "service@localhost/other is online", HX_LOG_WAIT_MS);
     g_autofree char *line2 =
-        hx_proxy_wait_log(f->proxy, 0, "service@localhost/ping is online", 8000);
+        hx_proxy_wait_log(f->proxy, 0, "service@localhost/ping is online", HX_LOG_WAIT_MS);
     g_autofree char *line3 =
-        hx_proxy_wait_log(f->proxy, 0, "service@localhost/echo-1 is online", 8000);
+        hx_proxy_wait_log(f->proxy, 0, "service@localhost/echo-1 is online", HX_LOG_WAIT_MS);
     if (!line || !line2 || !line3) {
         g_autofree char *log = hx_proxy_log(f->proxy);
         fprintf(stderr, "client-proxy never learnt the resources:\n%s", log);

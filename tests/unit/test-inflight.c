@@ -166,6 +166,9 @@ static void inflight_admit__applies_the_limits_until_requests_end(void **state)
     assert_int_equal(admit(f, "carol@example.org/pc", "q1"),
                      INFLIGHT_ADMITTED);
     inflight_withdraw(f->inflight, "carol@example.org/pc");
+    /* Five admitted in all, whatever ended since; the refusals are not
+     * counted. */
+    assert_int_equal(inflight_admitted_total(f->inflight), 5);
 }
 
 static void inflight_match_reply__names_why_a_reply_matches_nothing(void **state)

@@ -201,6 +201,55 @@ static void roster__keeps_the_candidates_exact_as_many_resources_come_and_go(voi
     }
 }
 
+/* A retry elsewhere shows the strategy the roster's own list without the
+ * resource that failed, not a copy of it: with ten thousand resources,
+ * one leaving retries each of its requests, and a copy per retry made
+ * that quadratic. */
+static void roster_choose__elsewhere_shows_the_strategy_its_own_list_without_copying(
+    void **state)
+{
+    fixture_t *f = *state;
+    enum { N = 10000 };
+    for (int i = 0; i < N; i++) {
+        g_autofree char *name = g_strdup_printf("w%d", i);
+        presence(f, name, "");
+    }
+    const cp_dispatch_request_t request = {.sender = "a@b/c", .type = "get"};
+    assert_non_null(roster_choose(f->roster, &request, NULL));
+    const cp_resource_t *const *own_list = fake_world.last_candidates;
+    for (int i = 0; i < N; i += 997) {
+        g_autofree char *name = g_strdup_printf("w%d", i);
+        resource_t *failed = roster_lookup(f->roster, name);
+        int slot = failed->candidate_slot;
+        for (unsigned pick = 0; pick < 3; pick++) {
+            fake_world.pick = N - 2 - pick; /* near the end, where it stepped out to */
+            resource_t *chosen = roster_choose(f->roster, &request, failed);
+            assert_non_null(chosen);
+            assert_ptr_not_equal(chosen, failed);
+            assert_ptr_equal(fake_world.last_candidates, own_list);
+            assert_int_equal(fake_world.last_n, N - 1);
+        }
+        /* Everything is where it was. */
+        assert_int_equal(failed->candidate_slot, slot);
+        fake_world.pick = (unsigned)slot;
+        assert_ptr_equal(roster_choose(f->roster, &request, NULL), failed);
+        fake_world.pick = N - 1;
+        assert_int_equal(roster_choose(f->roster, &request, NULL)->candidate_slot, N - 1);
+    }
+}
+
+/* The only candidate, set aside, leaves none: the strategy is not asked. */
+static void roster_choose__elsewhere_than_the_only_candidate_finds_none(void **state)
+{
+    fixture_t *f = *state;
+    resource_t *only = presence(f, "w1", "");
+    fake_world.last_n = 0;
+    const cp_dispatch_request_t request = {.sender = "a@b/c", .type = "get"};
+    assert_null(roster_choose(f->roster, &request, only));
+    assert_int_equal(fake_world.last_n, 0);
+    assert_ptr_equal(choose(f), only);
+}
+
 static void roster_record_outcome__counts_recent_failures_and_averages_latency(void **state)
 {
     fixture_t *f = *state;
@@ -234,6 +283,11 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(
             roster__keeps_the_candidates_exact_as_many_resources_come_and_go, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            roster_choose__elsewhere_shows_the_strategy_its_own_list_without_copying, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            roster_choose__elsewhere_than_the_only_candidate_finds_none, setup, teardown),
         cmocka_unit_test_setup_teardown(
             roster_record_outcome__counts_recent_failures_and_averages_latency, setup, teardown),
     };
