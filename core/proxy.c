@@ -28,7 +28,9 @@
 /* Under load, the stream's input may gather for up to 1/COALESCE_SHARE of
  * the age of the oldest request in flight, and at most COALESCE_MAX_MS,
  * before it is read: the server writes each stanza as it routes it, and a
- * wake-up per stanza costs more than our work on it. */
+ * wake-up per stanza costs more than our work on it.  A build may set
+ * either (-Dc_args=-DCOALESCE_MAX_MS=4) to measure another window
+ * (bench/README.md, "Fewer wake-ups"). */
 #ifndef COALESCE_SHARE
 #define COALESCE_SHARE 8
 #endif
