@@ -875,8 +875,9 @@ int main(int argc, char **argv)
     double hold_secs = 0;
     if (opt.hold > 0 && !interrupted) {
         /* Long enough for client-proxy, idle, to give back what the
-         * throughput run left free (once a second: core/allocator.h). */
-        settle = bench_now_us() + 1500000;
+         * throughput run left free (looked at once a second, and given back
+         * after a whole second without requests: core/allocator.h). */
+        settle = bench_now_us() + 2500000;
         while (bench_now_us() < settle)
             io(10);
         rss0 = bench_rss_kb(child);
@@ -913,7 +914,7 @@ int main(int argc, char **argv)
             }
             io(5);
         }
-        settle = bench_now_us() + 1500000; /* as above */
+        settle = bench_now_us() + 2500000; /* as above */
         while (bench_now_us() < settle)
             io(10);
         rss2 = bench_rss_kb(child);

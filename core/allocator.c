@@ -11,12 +11,15 @@ bool allocator_tune(void)
            mallopt(M_TRIM_THRESHOLD, ALLOCATOR_TRIM_THRESHOLD) == 1;
 }
 
-/* How many requests had been admitted at the last release. */
-static uint64_t admitted_at_release;
+/* How many requests had been admitted at the last release, and at the
+ * last call. */
+static uint64_t admitted_at_release, admitted_at_last_look;
 
 bool allocator_release_when_idle(size_t in_flight, uint64_t admitted_total)
 {
-    if (in_flight > 0 || admitted_total == admitted_at_release)
+    bool quiet = in_flight == 0 && admitted_total == admitted_at_last_look;
+    admitted_at_last_look = admitted_total;
+    if (!quiet || admitted_total == admitted_at_release)
         return false;
     admitted_at_release = admitted_total;
     malloc_trim(0);

@@ -36,11 +36,13 @@
 bool allocator_tune(void);
 
 /* Called now and then (once a second) with how many requests are in
- * flight and how many were ever admitted: the first time none is in
- * flight after others were admitted, gives the kernel back every whole
- * free page of the heap (malloc_trim()), and returns true.  O(the heap's
- * free blocks), once per burst, never per request; a burst that came and
- * went between two calls counts too. */
+ * flight and how many were ever admitted.  Once requests were admitted
+ * and then a whole interval passed with none in flight and none admitted
+ * (the burst is over, not just between two requests), gives the kernel
+ * back every whole free page of the heap (malloc_trim()) and returns true.
+ * O(the heap's free blocks), once per burst, never per request.  Under
+ * steady light load, which finds nothing in flight at most looks, the
+ * heap is kept: trimming each second would fault it in again each second. */
 bool allocator_release_when_idle(size_t in_flight, uint64_t admitted_total);
 
 #endif

@@ -92,7 +92,8 @@ static void allocator__gives_a_bursts_memory_back_once_nothing_is_in_flight(void
     long before = minor_faults();
     burst();
     assert_true(minor_faults() - before < BURST);
-    assert_true(allocator_release_when_idle(0, 128));
+    assert_false(allocator_release_when_idle(0, 128)); /* admitted since the last look */
+    assert_true(allocator_release_when_idle(0, 128));  /* a quiet interval */
     assert_false(allocator_release_when_idle(0, 128)); /* once per burst */
     before = minor_faults();
     burst();
@@ -102,11 +103,28 @@ static void allocator__gives_a_bursts_memory_back_once_nothing_is_in_flight(void
                  minor_faults() - before, pages);
 }
 
+/* Light steady load: each look finds nothing in flight, but requests came
+ * since the last one.  Trimming then would fault the heap in again every
+ * second; it waits for an interval with none. */
+static void allocator__keeps_the_heap_while_requests_keep_coming(void **state)
+{
+    (void)state;
+    uint64_t admitted = 1000;
+    allocator_release_when_idle(0, admitted);
+    allocator_release_when_idle(0, admitted); /* whatever came before: released */
+    for (int second = 0; second < 10; second++) {
+        admitted += 200;
+        assert_false(allocator_release_when_idle(0, admitted));
+    }
+    assert_true(allocator_release_when_idle(0, admitted));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(allocator__serves_bursts_of_large_requests_without_page_faults),
         cmocka_unit_test(allocator__gives_a_bursts_memory_back_once_nothing_is_in_flight),
+        cmocka_unit_test(allocator__keeps_the_heap_while_requests_keep_coming),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
