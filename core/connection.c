@@ -69,7 +69,7 @@ struct connection {
     size_t head_written;       /* bytes of the first unit already written */
     GByteArray *unsent;        /* stanzas a dying stream never wrote, for the
                                   down callback */
-    bool reading;              /* in on_socket(): sends wait for its flush */
+    bool reading;              /* in serve_socket(): sends wait for its flush */
     int failure;               /* errno of a failed write, for the teardown */
     const char *problem;       /* what a stream event found wrong (static text) */
     char *stream_error;        /* the server's <stream:error/>, described */
@@ -168,8 +168,6 @@ static gboolean on_failure(gpointer data)
     return G_SOURCE_REMOVE;
 }
 
-/* Writes what the kernel takes.  A failure is handled from the main loop,
- * never from inside the caller's send. */
 /* Forgets the units the kernel has taken in full. */
 static void drop_written(connection_t *c)
 {
@@ -188,6 +186,8 @@ static void drop_written(connection_t *c)
     }
 }
 
+/* Writes what the kernel takes.  A failure is handled from the main loop,
+ * never from inside the caller's send. */
 static void flush(connection_t *c)
 {
     while (c->out->len > c->head_written && c->fd >= 0 && !c->failure) {
@@ -265,7 +265,7 @@ static void on_stream_opened(const char *id, void *data)
     if (c->state != STATE_OPENING)
         return;
     if (!id) {
-        c->problem = "the server's stream header has no id"; /* on_socket() ends it */
+        c->problem = "the server's stream header has no id"; /* serve_socket() ends it */
         return;
     }
     /* XEP-0114: the hex SHA-1 of the stream id followed by the secret. */
@@ -313,22 +313,23 @@ static void on_stream_error(const char *condition, const char *text, void *data)
 }
 
 /* Reads what has arrived, hands it to the parser, and writes what that
- * produced in one go.  Returns false when the stream ended (torn down);
- * *READ says whether any bytes came. */
-static bool serve_socket(connection_t *c, bool *read)
+ * produced in one go.  *GOT_BYTES says whether any bytes came.  Returns
+ * false when the stream ended, by the server, a parse error or a failed
+ * write: it is torn down, and C may be freed (by the closed callback). */
+static bool serve_socket(connection_t *c, bool *got_bytes)
 {
     int error = 0;
     const char *problem = NULL;
     bool ended = false;
 
-    *read = false;
+    *got_bytes = false;
     c->reading = true;
     for (int reads = 0; reads < READS_PER_WAKEUP && !ended; reads++) {
         ssize_t n = recv(c->fd, c->read_buffer, sizeof c->read_buffer, MSG_DONTWAIT);
         if (n > 0) {
-            if (!*read)
+            if (!*got_bytes)
                 c->last_input_at = g_get_monotonic_time();
-            *read = true;
+            *got_bytes = true;
             stream_status_t status = stream_parser_feed(c->parser, c->read_buffer, (size_t)n,
                                                         &problem);
             ended = status != STREAM_OK || c->problem;
@@ -365,10 +366,10 @@ static bool serve_socket(connection_t *c, bool *read)
 }
 
 /* How long input should gather before it is read again (ms; 0: it is
- * polled for), after a read that brought bytes or not (READ). */
-static unsigned window_wanted(connection_t *c, bool read)
+ * polled for), after a read that brought bytes or not (GOT_BYTES). */
+static unsigned window_wanted(connection_t *c, bool got_bytes)
 {
-    if (!read || c->state != STATE_UP || !c->callbacks.coalesce_ms)
+    if (!got_bytes || c->state != STATE_UP || !c->callbacks.coalesce_ms)
         return 0;
     return c->callbacks.coalesce_ms(c->callbacks.userdata);
 }
@@ -384,10 +385,10 @@ static void open_window(connection_t *c, unsigned ms)
 static gboolean on_window_end(gpointer data)
 {
     connection_t *c = data;
-    bool read;
-    if (!serve_socket(c, &read))
+    bool got_bytes;
+    if (!serve_socket(c, &got_bytes))
         return G_SOURCE_REMOVE; /* the timer went with the stream */
-    unsigned ms = window_wanted(c, read);
+    unsigned ms = window_wanted(c, got_bytes);
     if (ms == c->window_ms)
         return G_SOURCE_CONTINUE; /* another window, from this wake-up */
     c->window_timer = 0;
@@ -403,14 +404,14 @@ static gboolean on_socket(int fd, GIOCondition condition, gpointer data)
     (void)condition;
     connection_t *c = data;
     gint64 previous_input_at = c->last_input_at;
-    bool read;
-    if (!serve_socket(c, &read))
+    bool got_bytes;
+    if (!serve_socket(c, &got_bytes))
         return G_SOURCE_REMOVE; /* the source went with the stream */
     if (c->window_timer)
         return G_SOURCE_CONTINUE; /* woken for output while a window is open */
     /* A window opens only when stanzas come faster than it is long: one
      * that would catch nothing would cost a wake-up of its own. */
-    unsigned ms = window_wanted(c, read);
+    unsigned ms = window_wanted(c, got_bytes);
     if (ms > 0 && c->last_input_at - previous_input_at < (gint64)ms * 1000) {
         open_window(c, ms);
         update_watch(c); /* removes this source, as input is not polled now */

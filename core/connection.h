@@ -23,7 +23,8 @@ typedef struct connection_callbacks {
     void (*stanza)(const wire_stanza_t *stanza, void *userdata);
     void (*closed)(void *userdata);                    /* connection_close() finished */
     /* How long input may gather before it is read (ms; 0, or a NULL
-     * member: at once), asked after each read.  While it is not 0 and
+     * member: at once), asked after each read that brought bytes while the
+     * stream is up.  While it is not 0 and
      * stanzas come more often than that, the connection reads them in one
      * wake-up at the end of such a window rather than one by one. */
     unsigned (*coalesce_ms)(void *userdata);

@@ -284,6 +284,7 @@ resource_t *roster_choose(roster_t *roster, const cp_dispatch_request_t *request
      * requests at once. */
     guint set_aside = G_MAXUINT;
     if (except && except->candidate_slot >= 0) {
+        g_assert(roster->candidates->pdata[except->candidate_slot] == except);
         set_aside = (guint)except->candidate_slot;
         trade_places(roster, set_aside, (guint)(n - 1));
         n--;

@@ -17,11 +17,14 @@ void pc_bit_groups_encode(const char *alphabet, unsigned bits, const uint8_t *in
                           char *out);
 
 /** Decodes IN[0..IN_LEN), whose characters VALUE maps to BITS-bit groups
- *  (or -1 for a character outside the alphabet), into OUT and stores the
+ *  (BITS at most 7; VALUE gives -1 for a character outside the alphabet),
+ *  into OUT and stores the
  *  number of bytes written in *OUT_LEN.  OUT must have room for
  *  IN_LEN * BITS / 8 bytes.  Returns false when a character is outside the
  *  alphabet or a bit after the last whole byte is set: two texts would
- *  then stand for the same bytes. */
+ *  then stand for the same bytes.  It takes any length: a length that
+ *  leaves a whole character over (no byte string encodes to it) is for
+ *  the caller to refuse, as base32.c and base64url.c do. */
 bool pc_bit_groups_decode(int (*value)(unsigned char c), unsigned bits, const char *in,
                           size_t in_len, uint8_t *out, size_t *out_len);
 

@@ -221,11 +221,17 @@ static void roster_choose__elsewhere_shows_the_strategy_its_own_list_without_cop
         g_autofree char *name = g_strdup_printf("w%d", i);
         resource_t *failed = roster_lookup(f->roster, name);
         int slot = failed->candidate_slot;
-        for (unsigned pick = 0; pick < 3; pick++) {
-            fake_world.pick = N - 2 - pick; /* near the end, where it stepped out to */
+        /* Its own slot (where the last candidate stands in for it), then
+         * near the end, where it stepped out to. */
+        const unsigned picks[] = {(unsigned)slot, N - 2, N - 3};
+        for (unsigned k = 0; k < G_N_ELEMENTS(picks); k++) {
+            fake_world.pick = picks[k];
             resource_t *chosen = roster_choose(f->roster, &request, failed);
             assert_non_null(chosen);
             assert_ptr_not_equal(chosen, failed);
+            /* The strategy's pick, not whatever holds its slot once the
+             * list is restored. */
+            assert_string_equal(chosen->info.name, fake_world.chosen);
             assert_ptr_equal(fake_world.last_candidates, own_list);
             assert_int_equal(fake_world.last_n, N - 1);
         }
