@@ -38,6 +38,7 @@
 #include <strophe.h>
 
 #include "common.h"
+#include "strophe-common.h"
 
 #define FOCUS_NS "http://jitsi.org/protocol/focus"
 #define MAX_PROXY_DOMAINS 8
@@ -83,21 +84,6 @@ static void on_signal(int sig)
     stop = 1;
 }
 
-static int set_nodelay(xmpp_conn_t *conn, void *sock)
-{
-    (void)conn;
-    int one = 1;
-    return setsockopt(*(int *)sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-}
-
-static uint64_t splitmix64(uint64_t x)
-{
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
-
 static uint64_t fnv1a64(const char *s)
 {
     uint64_t h = 0xcbf29ce484222325ULL;
@@ -110,7 +96,8 @@ static uint64_t fnv1a64(const char *s)
 static int64_t delay_for(const char *key)
 {
     static uint64_t sequence; /* requests without a machine-uid */
-    uint64_t r = splitmix64(opt.seed ^ (key ? fnv1a64(key) : ++sequence * 0x2545f4914f6cdd1dULL));
+    uint64_t r =
+        bench_splitmix64(opt.seed ^ (key ? fnv1a64(key) : ++sequence * 0x2545f4914f6cdd1dULL));
     double unit = (double)(r >> 11) / 9007199254740992.0; /* [0, 1) */
     return (int64_t)((opt.min_delay + unit * (opt.max_delay - opt.min_delay)) * 1e6 + 0.5);
 }
@@ -189,7 +176,7 @@ static void send_answer(pending_t *p, int64_t now)
     /* Jicofo hands out a session id; the benchmark's two figures follow. */
     snprintf(num, sizeof num,
              "' session-id='%016llx' bench-chosen-us='%lld' bench-held-us='%lld'>",
-             (unsigned long long)splitmix64(opt.seed ^ fnv1a64(p->id)),
+             (unsigned long long)bench_splitmix64(opt.seed ^ fnv1a64(p->id)),
              (long long)p->chosen_us, (long long)(now - p->received));
     ok = ok && append(buf, sizeof buf, &n, num) &&
          append(buf, sizeof buf, &n,
@@ -280,20 +267,6 @@ static int on_iq(xmpp_conn_t *conn, xmpp_stanza_t *iq, void *data)
     return 1;
 }
 
-static int on_presence(xmpp_conn_t *conn, xmpp_stanza_t *pres, void *data)
-{
-    (void)data;
-    const char *type = xmpp_stanza_get_type(pres), *from = xmpp_stanza_get_from(pres);
-    if (type && from && strcmp(type, "subscribe") == 0) {
-        xmpp_stanza_t *ok = xmpp_presence_new(xmpp_conn_get_context(conn));
-        xmpp_stanza_set_type(ok, "subscribed");
-        xmpp_stanza_set_to(ok, from);
-        xmpp_send(conn, ok);
-        xmpp_stanza_release(ok);
-    }
-    return 1;
-}
-
 static void on_conn(xmpp_conn_t *conn, xmpp_conn_event_t ev, int error,
                     xmpp_stream_error_t *se, void *data)
 {
@@ -372,9 +345,9 @@ int main(int argc, char **argv)
         xmpp_conn_set_jid(f->conn, f->jid);
         xmpp_conn_set_pass(f->conn, pw);
         xmpp_conn_set_flags(f->conn, XMPP_CONN_FLAG_DISABLE_TLS);
-        xmpp_conn_set_sockopt_callback(f->conn, set_nodelay);
+        xmpp_conn_set_sockopt_callback(f->conn, bench_set_nodelay);
         xmpp_handler_add(f->conn, on_iq, NULL, "iq", NULL, f);
-        xmpp_handler_add(f->conn, on_presence, NULL, "presence", NULL, f);
+        xmpp_handler_add(f->conn, bench_approve_subscriptions, NULL, "presence", NULL, f);
         if (xmpp_connect_client(f->conn, server, (unsigned short)port, on_conn, f) != XMPP_EOK) {
             fprintf(stderr, "jitsi-focus: cannot connect focus%d\n", i + 1);
             return 1;

@@ -50,6 +50,7 @@
 #include <strophe.h>
 
 #include "common.h"
+#include "strophe-common.h"
 
 #define FOCUS_NS "http://jitsi.org/protocol/focus"
 #define MAX_CPU 8
@@ -116,21 +117,6 @@ static void on_signal(int sig)
 {
     (void)sig;
     interrupted = 1;
-}
-
-static int set_nodelay(xmpp_conn_t *conn, void *sock)
-{
-    (void)conn;
-    int one = 1;
-    return setsockopt(*(int *)sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-}
-
-static uint64_t splitmix64(uint64_t x)
-{
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
 }
 
 /* client_proxy_requests_in_flight{direction="inbound"} from HOST:PORT's
@@ -209,9 +195,9 @@ static void *sample_loop(void *unused)
  * does not fit. */
 static size_t format_request(char *buf, size_t cap, long k)
 {
-    uint64_t r = splitmix64(opt.seed ^ ((uint64_t)k * 0x9e3779b97f4a7c15ULL));
+    uint64_t r = bench_splitmix64(opt.seed ^ ((uint64_t)k * 0x9e3779b97f4a7c15ULL));
     unsigned room = (unsigned)(r % (uint64_t)opt.rooms);
-    uint64_t uid_hi = splitmix64(r ^ 1), uid_lo = splitmix64(r ^ 2);
+    uint64_t uid_hi = bench_splitmix64(r ^ 1), uid_lo = bench_splitmix64(r ^ 2);
     int n = snprintf(buf, cap,
                      "<iq xmlns='jabber:client' to='%s' type='set' "
                      "id='%08x-%04x-4%03x-%04x-%012lx:sendIQ'>"
@@ -420,7 +406,7 @@ int main(int argc, char **argv)
         xmpp_conn_set_jid(u->conn, jid);
         xmpp_conn_set_pass(u->conn, opt.password);
         xmpp_conn_set_flags(u->conn, XMPP_CONN_FLAG_DISABLE_TLS);
-        xmpp_conn_set_sockopt_callback(u->conn, set_nodelay);
+        xmpp_conn_set_sockopt_callback(u->conn, bench_set_nodelay);
         xmpp_handler_add(u->conn, on_iq, NULL, "iq", NULL, u);
         if (xmpp_connect_client(u->conn, opt.server, (unsigned short)opt.port, on_conn, u) !=
             XMPP_EOK) {

@@ -33,6 +33,7 @@
 #include <strophe.h>
 
 #include "common.h"
+#include "strophe-common.h"
 
 #define MAX_CPU 8
 #define MAX_TO 64
@@ -81,13 +82,6 @@ static void on_signal(int sig)
 {
     (void)sig;
     interrupted = 1;
-}
-
-static int set_nodelay(xmpp_conn_t *conn, void *sock)
-{
-    (void)conn;
-    int one = 1;
-    return setsockopt(*(int *)sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
 static void send_request(user_t *u, int slot)
@@ -220,7 +214,7 @@ int main(int argc, char **argv)
         xmpp_conn_set_jid(u->conn, jid);
         xmpp_conn_set_pass(u->conn, opt.password);
         xmpp_conn_set_flags(u->conn, XMPP_CONN_FLAG_DISABLE_TLS);
-        xmpp_conn_set_sockopt_callback(u->conn, set_nodelay);
+        xmpp_conn_set_sockopt_callback(u->conn, bench_set_nodelay);
         xmpp_handler_add(u->conn, on_iq, NULL, "iq", NULL, u);
         if (xmpp_connect_client(u->conn, opt.server, (unsigned short)opt.port, on_conn, u) !=
             XMPP_EOK) {

@@ -20,6 +20,7 @@
 #include <strophe.h>
 
 #include "common.h"
+#include "strophe-common.h"
 
 typedef struct {
     xmpp_conn_t *conn;
@@ -35,13 +36,6 @@ static void on_signal(int sig)
 {
     (void)sig;
     stop = 1;
-}
-
-static int set_nodelay(xmpp_conn_t *conn, void *sock)
-{
-    (void)conn;
-    int one = 1;
-    return setsockopt(*(int *)sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
 static int on_iq(xmpp_conn_t *conn, xmpp_stanza_t *iq, void *data)
@@ -69,21 +63,6 @@ static int on_iq(xmpp_conn_t *conn, xmpp_stanza_t *iq, void *data)
     n += 3;
     xmpp_send_raw(conn, buf, n);
     answered++;
-    return 1;
-}
-
-static int on_presence(xmpp_conn_t *conn, xmpp_stanza_t *pres, void *data)
-{
-    (void)data;
-    const char *type = xmpp_stanza_get_type(pres), *from = xmpp_stanza_get_from(pres);
-    if (type && from && strcmp(type, "subscribe") == 0) {
-        xmpp_ctx_t *ctx = xmpp_conn_get_context(conn);
-        xmpp_stanza_t *ok = xmpp_presence_new(ctx);
-        xmpp_stanza_set_type(ok, "subscribed");
-        xmpp_stanza_set_to(ok, from);
-        xmpp_send(conn, ok);
-        xmpp_stanza_release(ok);
-    }
     return 1;
 }
 
@@ -145,9 +124,9 @@ int main(int argc, char **argv)
         xmpp_conn_set_jid(rs[i].conn, full);
         xmpp_conn_set_pass(rs[i].conn, pw);
         xmpp_conn_set_flags(rs[i].conn, XMPP_CONN_FLAG_DISABLE_TLS);
-        xmpp_conn_set_sockopt_callback(rs[i].conn, set_nodelay);
+        xmpp_conn_set_sockopt_callback(rs[i].conn, bench_set_nodelay);
         xmpp_handler_add(rs[i].conn, on_iq, NULL, "iq", NULL, &rs[i]);
-        xmpp_handler_add(rs[i].conn, on_presence, NULL, "presence", NULL, &rs[i]);
+        xmpp_handler_add(rs[i].conn, bench_approve_subscriptions, NULL, "presence", NULL, &rs[i]);
         if (xmpp_connect_client(rs[i].conn, server, (unsigned short)port, on_conn, &rs[i]) !=
             XMPP_EOK) {
             fprintf(stderr, "responder: cannot connect r%d\n", i + 1);
