@@ -13,8 +13,8 @@
  * allocator_tune() has every block up to ALLOCATOR_MMAP_THRESHOLD served
  * from the heap, and keeps up to ALLOCATOR_TRIM_THRESHOLD of free heap for
  * the next burst instead of giving it back.  What a burst leaves free is
- * given back once nothing is in flight any more (allocator_release_when_idle()),
- * so that the memory of a burst does not stay with the process. */
+ * given back once the burst is over (allocator_release_when_idle()), so
+ * that the memory of a burst does not stay with the process. */
 #ifndef CP_CORE_ALLOCATOR_H
 #define CP_CORE_ALLOCATOR_H
 
