@@ -105,4 +105,17 @@ void jat_assert_other_keys_refused(void);
  *  key 2, and that the first key of a file is the one tokens are made with. */
 void jat_assert_every_key_of_the_file_opens(void);
 
+/** Makes a version 1 token for JID (JID_LEN bytes) that expires at
+ *  EXPIRES under key JAT_KEY1 (g_free it): the test's own writer of the
+ *  old format. */
+typedef char *(*jat_v1_writer_t)(int64_t expires, const char *jid, size_t jid_len);
+/** For an encoding whose version 1 tokens are base32 and begin with 'a',
+ *  and whose version 2 tokens are base64url and begin with 'A' (hmac,
+ *  sealed): asserts that FX (keyed with JAT_KEY1) decodes both, that
+ *  neither can be read as the other (their bytes in the other's coding,
+ *  or their first character swapped), and that no other first character
+ *  makes GENUINE_V2, a valid version 2 token, decode. */
+void jat_assert_versions_apart(jat_fixture_t *fx, jat_v1_writer_t write_v1,
+                               const char *genuine_v2);
+
 #endif
