@@ -11,6 +11,7 @@
 #include "base32.h"
 #include "base64url.h"
 #include "fake-host.h"
+#include "jat-formats.h"
 #include "temp-file.h"
 
 const char *const jat_unusual_jids[] = {
@@ -484,6 +485,51 @@ void jat_assert_versions_apart(jat_fixture_t *fx, jat_v1_writer_t write_v1,
         char *token = g_strdup(genuine_v2);
         token[0] = (char)c;
         assert_int_equal(jat_decode_status(fx, token), CP_EBADTOKEN);
+        g_free(token);
+    }
+}
+
+void jat_assert_one_token_per_jid_and_expiry(jat_fixture_t *fx)
+{
+    const char *juliet = "juliet@example.com/balcony";
+    int64_t expires = jat_in_an_hour();
+    char *a = jat_encode_ok(fx, juliet, expires);
+    char *b = jat_encode_ok(fx, juliet, expires);
+    char *later = jat_encode_ok(fx, juliet, expires + 1);
+    char *other = jat_encode_ok(fx, "juliet@example.com/balconY", expires);
+    assert_string_equal(a, b);
+    assert_string_not_equal(a, later);
+    assert_string_not_equal(a, other);
+    g_free(a);
+    g_free(b);
+    g_free(later);
+    g_free(other);
+}
+
+void jat_assert_expiry_counted_from_2026(jat_fixture_t *fx,
+                                         void (*also)(const uint8_t *bytes, size_t n))
+{
+    const struct {
+        int64_t expires;
+        uint32_t written;
+    } cases[] = {
+        {JAT_EPOCH_2026 + 1, 1},
+        {JAT_EPOCH_2026 + 86400, 86400},
+        {JAT_EPOCH_2026, 0},
+        {1000000000, 0},
+        {-5, 0},
+        {JAT_EPOCH_2026 + UINT32_MAX, UINT32_MAX},
+        {INT64_MAX, UINT32_MAX},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        char *token = jat_encode_ok(fx, "juliet@example.com/balcony", cases[i].expires);
+        uint8_t bytes[CP_TOKEN_MAX];
+        size_t n = jat_text_bytes(JAT_BASE64URL, token, bytes);
+        if (also)
+            also(bytes, n);
+        uint32_t written = (uint32_t)bytes[1] << 24 | (uint32_t)bytes[2] << 16 |
+                           (uint32_t)bytes[3] << 8 | bytes[4];
+        assert_int_equal(written, cases[i].written);
         g_free(token);
     }
 }

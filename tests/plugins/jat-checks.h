@@ -105,6 +105,17 @@ void jat_assert_other_keys_refused(void);
  *  key 2, and that the first key of a file is the one tokens are made with. */
 void jat_assert_every_key_of_the_file_opens(void);
 
+/** Asserts the same JID and expiry give FX the same token (a stable
+ *  address), and another expiry or JID another token. */
+void jat_assert_one_token_per_jid_and_expiry(jat_fixture_t *fx);
+/** For a version 2 token (base64url; a version byte, then the expiry in
+ *  four big-endian bytes of seconds since 2026): asserts FX writes
+ *  expiries before 2026 as 0 and clamps those after 2162-02-07, in tokens
+ *  for juliet@example.com/balcony.  ALSO (may be NULL) is called with each token's
+ *  bytes, for the encoding's own checks. */
+void jat_assert_expiry_counted_from_2026(jat_fixture_t *fx,
+                                         void (*also)(const uint8_t *bytes, size_t n));
+
 /** Makes a version 1 token for JID (JID_LEN bytes) that expires at
  *  EXPIRES under key JAT_KEY1 (g_free it): the test's own writer of the
  *  old format. */
